@@ -1,0 +1,185 @@
+"""Supervised transfer baselines: target-only, source-only and fine-tuning.
+
+The experiment every later chapter compares against. For each seed a small CNN
+is pretrained on the labeled source set (cached by a hash of its configuration,
+so notebooks that need the same source model train it once); for each number
+``k`` of labeled target samples per class it is then fine-tuned on those ``k·C``
+samples (``fine-tune``), and compared with the same network trained on them from
+scratch (``target-only``) and, when source and target share their labels, with
+the source model applied as is (``source-only``). Accuracy is measured on the
+target test set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lautum.device import resolve_device, seed_everything
+from lautum.experiments.config import build_config, config_dict
+from lautum.models import TransferNet, new_head, small_cnn
+from lautum.records import atomic_write_bytes, cached_model_path, config_hash, provenance
+from lautum.sweep import RunSpec, run_sweep
+from lautum.train import TrainConfig, Trainer, evaluate
+
+__all__ = ["NAME", "Config", "PROFILES", "make_config", "specs", "run_one", "run", "pretrain_source"]
+
+NAME = "transfer-baseline"
+METHODS = ("target-only", "source-only", "fine-tune")
+
+
+@dataclass
+class Config:
+    """Settings of the transfer-baseline experiment (see :data:`PROFILES` for presets)."""
+
+    profile: str = "quick"
+    source: str = "mnist"
+    target: str = "usps"
+    methods: tuple[str, ...] = METHODS
+    ks: tuple[int, ...] = (5, 20)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    image_size: int = 28
+    channels: int = 1
+    n_source_train: int | None = 6000
+    n_target_test: int | None = 1000
+    width: int = 16
+    feature_dim: int = 64
+    source_epochs: int = 2
+    source_lr: float = 0.05
+    finetune_epochs: int = 30
+    finetune_lr: float = 0.01
+    batch_size: int = 64
+    device: str = "auto"
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # 2-core CPU, well under a minute per seed.
+    "quick": {},
+    # At most an hour on a 2-core CPU: all of MNIST, the whole target test set, 5 seeds.
+    "medium": {"ks": (5, 10, 20, 50), "seeds": (0, 1, 2, 3, 4), "n_source_train": None,
+               "n_target_test": None, "width": 32, "feature_dim": 128, "source_epochs": 3},
+    # Paper-scale protocol for a GPU.
+    "full": {"ks": (5, 10, 20, 50, 100), "seeds": tuple(range(10)), "n_source_train": None,
+             "n_target_test": None, "width": 32, "feature_dim": 128, "source_epochs": 10,
+             "finetune_epochs": 100},
+}
+
+
+def make_config(profile: str = "quick", **overrides) -> Config:
+    """Build a validated :class:`Config` from a profile and overrides."""
+    cfg = build_config(Config, profile, overrides, PROFILES)
+    unknown = set(cfg.methods) - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown method(s) {sorted(unknown)}; this experiment has {list(METHODS)}")
+    return cfg
+
+
+def _hashed(cfg: Config) -> dict[str, Any]:
+    # The device and the grid lists do not change what one run computes.
+    d = config_dict(cfg)
+    for key in ("device", "profile", "methods", "ks", "seeds"):
+        d.pop(key)
+    return d
+
+
+def specs(cfg: Config) -> list[RunSpec]:
+    """One run per method × k × seed (``source-only`` once per seed, only with shared labels)."""
+    h = config_hash(_hashed(cfg))
+    out = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            ks = [None] if method == "source-only" else list(cfg.ks)
+            for k in ks:
+                params = () if k is None else (("k", k),)
+                out.append(RunSpec(NAME, method, seed, params, cfg.profile, h))
+    return out
+
+
+def _split(cfg: Config, k: int, seed: int, data_dir, device):
+    from lautum.data import make_transfer_split
+
+    return make_transfer_split(cfg.source, cfg.target, k, seed=seed, root=data_dir, device=device,
+                               image_size=cfg.image_size, channels=cfg.channels,
+                               n_source_train=cfg.n_source_train, n_target_test=cfg.n_target_test,
+                               n_unlabeled=0)
+
+
+def _model(cfg: Config, num_classes: int, seed: int) -> TransferNet:
+    seed_everything(seed)
+    return small_cnn(num_classes, in_channels=cfg.channels, image_size=cfg.image_size,
+                     width=cfg.width, feature_dim=cfg.feature_dim)
+
+
+def pretrain_source(cfg: Config, split, seed: int, device, cache_dir=None, progress=None) -> TransferNet:
+    """The source model for ``seed``: loaded from the model cache, or trained and cached."""
+    from lautum.data import resolve_cache_dir
+
+    key = {"source": cfg.source, "n_source_train": cfg.n_source_train, "image_size": cfg.image_size,
+           "channels": cfg.channels, "width": cfg.width, "feature_dim": cfg.feature_dim,
+           "epochs": cfg.source_epochs, "lr": cfg.source_lr, "batch_size": cfg.batch_size, "seed": seed}
+    path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "source", key)
+    model = _model(cfg, len(split.source_classes), seed)
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.to(device)
+    tc = TrainConfig(epochs=cfg.source_epochs, batch_size=cfg.batch_size, lr=cfg.source_lr,
+                     seed=seed, device=str(device), progress=progress)
+    Trainer(model, tc).fit({"source": (split.source_train.x, split.source_train.y)})
+    import io
+
+    buf = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return model
+
+
+def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
+    """Run one spec and return its record (not written; :func:`lautum.sweep.run_sweep` writes it)."""
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    params = dict(spec.params)
+    k = params.get("k", 1)
+    split = _split(cfg, k, spec.seed, data_dir, device)
+    same_labels = list(split.source_classes) == list(split.target_classes)
+    metrics: dict[str, Any] = {}
+    history = None
+    if spec.method == "target-only":
+        model = _model(cfg, len(split.target_classes), spec.seed).to(device)
+    else:
+        model = pretrain_source(cfg, split, spec.seed, device, cache_dir, progress)
+        metrics["source_test_acc"] = evaluate(model, split.source_test.x, split.source_test.y)["acc"]
+        if not same_labels:
+            if spec.method == "source-only":
+                raise ValueError(f"source-only needs shared labels; {cfg.source} and {cfg.target} differ")
+            new_head(model, len(split.target_classes), generator=torch.Generator().manual_seed(spec.seed))
+    if spec.method != "source-only":
+        tc = TrainConfig(epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.finetune_lr,
+                         seed=spec.seed, device=str(device), progress=progress,
+                         eval_every=max(cfg.finetune_epochs // 5, 1))
+        trainer = Trainer(model, tc)
+        hist = trainer.fit({"target": (split.target_labeled.x, split.target_labeled.y)},
+                           eval_sets={"target_test": (split.target_test.x, split.target_test.y)})
+        history = hist.evals
+        metrics["final_train_loss"] = hist.steps[-1]["loss"]
+    final = evaluate(model, split.target_test.x, split.target_test.y)
+    metrics["target_test_acc"] = final["acc"]
+    metrics["target_test_loss"] = final["loss"]
+    metrics["n_target_labeled"] = len(split.target_labeled.y)
+    metrics["n_target_test"] = len(split.target_test.y)
+    return {
+        "experiment": NAME, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
+        "params": params, "config": config_dict(cfg), "config_hash": spec.config_hash,
+        "metrics": metrics, "history": history, "elapsed_s": time.perf_counter() - t0,
+        "provenance": provenance(device),
+    }
+
+
+def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):
+    """Run the whole grid through :func:`lautum.sweep.run_sweep`; return the tidy table."""
+    result = run_sweep(specs(cfg), lambda s: run_one(cfg, s, data_dir, cache_dir, progress=False),
+                       results_dir, progress=progress)
+    return result.table()

@@ -1,0 +1,170 @@
+"""Run records: one JSON file per run, written atomically, with provenance.
+
+A record is what every number in the book comes from. It holds the experiment,
+method, configuration, seed, profile, metrics, elapsed time and provenance
+(package, torch and Python versions, git commit when available, device). Files
+are written to a temporary name in the same folder and renamed into place, so a
+killed run never leaves a half-written record that a resumed sweep would trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import lautum
+
+__all__ = [
+    "config_hash",
+    "provenance",
+    "atomic_write_bytes",
+    "write_record",
+    "read_record",
+    "is_complete",
+    "load_records",
+    "cached_model_path",
+    "RECORD_KEYS",
+]
+
+# Keys every complete record has; a file lacking one is treated as unfinished.
+RECORD_KEYS = ("experiment", "method", "config", "seed", "profile", "metrics", "elapsed_s", "provenance")
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalars
+        return obj.item()
+    return obj
+
+
+def config_hash(config: Any, length: int = 12) -> str:
+    """A short, stable hash of a configuration (dict or dataclass).
+
+    Keys are sorted, so the order in which a configuration was written does not matter.
+
+    >>> config_hash({"a": 1, "b": [2, 3]}) == config_hash({"b": [2, 3], "a": 1})
+    True
+    >>> len(config_hash({"a": 1}))
+    12
+    """
+    blob = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
+    """Where and with what a result was computed."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    prov = {
+        "lautum": lautum.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(Path(lautum.__file__).resolve().parent),
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return prov
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    Readers see either the old file or the complete new one, never a fragment;
+    if writing fails, no temporary file is left behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_record(path: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Validate and atomically write one run record as JSON."""
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"run record lacks {missing}; a record needs all of {list(RECORD_KEYS)}")
+    data = json.dumps(_jsonable(record), indent=2, sort_keys=True, allow_nan=True) + "\n"
+    return atomic_write_bytes(path, data.encode())
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read one record; raises ``ValueError`` naming the file if it is not a complete record."""
+    path = Path(path)
+    try:
+        rec = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it to let the sweep recompute it") from err
+    missing = [k for k in RECORD_KEYS if k not in rec]
+    if missing:
+        raise ValueError(f"{path} is not a complete run record: it lacks {missing}")
+    return rec
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True if ``path`` holds a complete, readable run record."""
+    try:
+        read_record(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def load_records(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """All complete records under ``folder`` (recursively), sorted by file name."""
+    recs = []
+    for p in sorted(Path(folder).rglob("*.json")):
+        if is_complete(p):
+            rec = read_record(p)
+            rec["_path"] = str(p)
+            recs.append(rec)
+    return recs
+
+
+def cached_model_path(cache_dir: str | os.PathLike, kind: str, config: Any) -> Path:
+    """Where a model trained from ``config`` is cached: ``<cache_dir>/<kind>-<hash>.pt``.
+
+    Several notebooks that need the same source-pretrained model share one file.
+    """
+    return Path(cache_dir) / f"{kind}-{config_hash(config)}.pt"

@@ -1,0 +1,117 @@
+"""Sweeps: a grid of runs, each writing its own record, resumable after a kill.
+
+A sweep is a list of :class:`RunSpec` s. Each run's record path is a pure
+function of its spec, so a sweep started again after an interruption finds the
+records already complete and skips them: nothing finished is recomputed. Runs go
+through an executor (``LocalExecutor`` runs them in this process, one after the
+other); a cluster executor only has to provide the same ``run`` method.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+from lautum.records import is_complete, read_record, write_record
+
+__all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: an experiment's method at a seed with grid values ``params``."""
+
+    experiment: str
+    method: str
+    seed: int
+    params: tuple[tuple[str, Any], ...] = ()
+    profile: str = "quick"
+    config_hash: str = ""
+
+    @property
+    def name(self) -> str:
+        """A file-safe, human-readable name, e.g. ``fine-tune_k=5_seed=0``."""
+        parts = [self.method] + [f"{k}={v}" for k, v in self.params] + [f"seed={self.seed}"]
+        return re.sub(r"[^A-Za-z0-9_.=+-]", "-", "_".join(parts))
+
+    def record_path(self, results_dir: str | Path) -> Path:
+        """``<results_dir>/<experiment>/<profile>/<name>-<config hash>.json``."""
+        suffix = f"-{self.config_hash}" if self.config_hash else ""
+        return Path(results_dir) / self.experiment / self.profile / f"{self.name}{suffix}.json"
+
+
+class Executor(Protocol):
+    def run(self, fn: Callable[[RunSpec], dict], specs: list[RunSpec],
+            done: Callable[[RunSpec, dict], None]) -> None: ...
+
+
+class LocalExecutor:
+    """Runs specs one after the other in this process."""
+
+    def run(self, fn, specs, done) -> None:
+        for spec in specs:
+            done(spec, fn(spec))
+
+
+@dataclass
+class SweepResult:
+    records: list[dict] = field(default_factory=list)
+    ran: int = 0
+    skipped: int = 0
+
+    def table(self):
+        """One row per run: spec fields plus every metric (a pandas DataFrame)."""
+        import pandas as pd
+
+        rows = []
+        for r in self.records:
+            row = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "profile": r["profile"]}
+            row.update(r.get("params", {}))
+            row.update(r["metrics"])
+            row["elapsed_s"] = r["elapsed_s"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_dir: str | Path, *,
+              executor: Executor | None = None, progress: bool | None = None) -> SweepResult:
+    """Run every spec whose record is not complete yet; return all records in spec order.
+
+    Parameters
+    ----------
+    specs : iterable of RunSpec
+    fn : callable
+        ``fn(spec) -> record`` (a dict with every key of :data:`lautum.records.RECORD_KEYS`).
+    results_dir : path
+        Records go to ``spec.record_path(results_dir)``.
+    executor : Executor, optional
+        Default :class:`LocalExecutor`.
+    progress : bool, optional
+        Show a tqdm bar of runs done / total (default: in a terminal).
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    specs = list(specs)
+    paths = {spec: spec.record_path(results_dir) for spec in specs}
+    if len(set(paths.values())) != len(specs):
+        raise ValueError("two runs of this sweep would write the same record; make their specs differ")
+    todo = [s for s in specs if not is_complete(paths[s])]
+    result = SweepResult(skipped=len(specs) - len(todo))
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = tqdm(total=len(specs), initial=result.skipped, desc="sweep", unit="run", disable=not show)
+
+    def done(spec: RunSpec, record: dict) -> None:
+        write_record(paths[spec], record)
+        result.ran += 1
+        bar.update(1)
+
+    try:
+        (executor or LocalExecutor()).run(fn, todo, done)
+    finally:
+        bar.close()
+    result.records = [read_record(paths[s]) for s in specs]
+    return result

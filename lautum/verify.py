@@ -1,0 +1,74 @@
+"""``lautum verify RECORD``: rerun the configuration of one run record and compare.
+
+On the CPU, with the same seed and the same torch version, a run is
+bit-identical, so the comparison is exact. Elsewhere (another device or torch
+version) a metric reproduces if it is within ``tolerance``.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lautum.device import resolve_device
+from lautum.experiments import get_experiment
+from lautum.records import read_record
+from lautum.sweep import RunSpec
+
+__all__ = ["verify_record", "VerifyResult"]
+
+
+@dataclass
+class VerifyResult:
+    path: str
+    exact: bool  # whether bit-identity was expected
+    tolerance: float
+    rows: list[tuple[str, float, float, bool]] = field(default_factory=list)  # metric, recorded, rerun, ok
+
+    @property
+    def reproduced(self) -> bool:
+        return bool(self.rows) and all(ok for *_, ok in self.rows)
+
+    def report(self) -> str:
+        mode = "exact (same device type and torch version)" if self.exact else f"within {self.tolerance:g}"
+        lines = [f"{self.path}: comparing {mode}"]
+        for name, old, new, ok in self.rows:
+            lines.append(f"  {'ok ' if ok else 'DIFF'} {name:<24} recorded {old!r:<22} rerun {new!r}")
+        lines.append("REPRODUCED" if self.reproduced else "NOT REPRODUCED")
+        return "\n".join(lines)
+
+
+def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, device: str | None = None,
+                  cache_dir=None) -> VerifyResult:
+    """Rerun the run recorded at ``path`` from scratch and compare its metrics.
+
+    The source-model cache is bypassed (a fresh temporary cache unless
+    ``cache_dir`` is given), so every step of the recorded run is recomputed.
+    """
+    rec = read_record(path)
+    exp = get_experiment(rec["experiment"])
+    overrides = {k: v for k, v in rec["config"].items() if k != "profile"}
+    if device is not None:
+        overrides["device"] = device
+    cfg = exp.make_config(rec["profile"], **overrides)
+    spec = RunSpec(rec["experiment"], rec["method"], rec["seed"], tuple(rec.get("params", {}).items()),
+                   rec["profile"], rec.get("config_hash", ""))
+    now = resolve_device(cfg.device)
+    recorded_device = torch.device(rec["provenance"]["device"])
+    exact = (now.type == "cpu" and recorded_device.type == "cpu"
+             and rec["provenance"]["torch"] == torch.__version__)
+    with tempfile.TemporaryDirectory() as tmp:
+        new = exp.run_one(cfg, spec, data_dir=data_dir, cache_dir=cache_dir or tmp, progress=False)
+    result = VerifyResult(str(path), exact, tolerance)
+    for name, old in sorted(rec["metrics"].items()):
+        value = new["metrics"].get(name)
+        if isinstance(old, (int, float)) and isinstance(value, (int, float)):
+            ok = old == value if exact else math.isclose(old, value, abs_tol=tolerance)
+        else:
+            ok = old == value
+        result.rows.append((name, old, value, ok))
+    return result
