@@ -5,6 +5,7 @@
     lautum data list | fetch NAME...
     lautum bench [NAME ...]
     lautum verify RECORD...
+    lautum env
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ def _cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_env(args) -> int:
+    from lautum.records import atomic_write_bytes, environment_markdown
+
+    text = environment_markdown(args.device)
+    if args.output:
+        atomic_write_bytes(args.output, text.encode())
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lautum",
@@ -156,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-dir", default=None)
     v.add_argument("--tolerance", type=float, default=0.02, help="absolute tolerance off the exact path")
     v.set_defaults(fn=_cmd_verify)
+
+    e = sub.add_parser("env", help="print the environment (versions, device) as a Markdown table",
+                       description="Print Python, torch, CUDA, device and package versions as a Markdown table "
+                                   "(the book's status page includes it).")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--output", default=None, help="write to this file instead of printing")
+    e.set_defaults(fn=_cmd_env)
     return p
 
 

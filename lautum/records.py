@@ -168,3 +168,24 @@ def cached_model_path(cache_dir: str | os.PathLike, kind: str, config: Any) -> P
     Several notebooks that need the same source-pretrained model share one file.
     """
     return Path(cache_dir) / f"{kind}-{config_hash(config)}.pt"
+
+
+def environment_markdown(device: torch.device | str | None = None) -> str:
+    """A Markdown table of the environment (for the book's status page and ``lautum env``)."""
+    from importlib import metadata
+
+    from lautum.device import describe_device, resolve_device
+
+    dev = resolve_device(device or "auto")
+    prov = provenance(dev)
+    rows = [("Python", prov["python"]), ("platform", prov["platform"]), ("torch", prov["torch"]),
+            ("CUDA available", str(torch.cuda.is_available())),
+            ("device used by `device=\"auto\"`", describe_device(dev)),
+            ("lautum", prov["lautum"]), ("git commit", prov["git_commit"] or "unknown"), ("date", prov["date"])]
+    for pkg in ("torchvision", "numpy", "scipy", "jupyter-book", "myst-nb", "papermill", "nbval"):
+        try:
+            rows.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            pass
+    lines = ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines) + "\n"

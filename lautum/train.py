@@ -393,12 +393,12 @@ class Trainer:
                     f"the term {name!r} became {v.item()} at step {self.step} (epoch {self.epoch}). "
                     "Lower the learning rate or this term's weight, or check its inputs."
                 )
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         self.scheduler.step()
-        row = {"step": self.step, "epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"],
-               "loss": float(total.detach())}
+        row = {"step": self.step, "epoch": self.epoch, "lr": lr, "loss": float(total.detach())}
         row.update({k: float(v.detach()) for k, v in values.items()})
         row.update({f"weight/{k}": w for k, w in weights.items()})
         self.history.steps.append(row)

@@ -1,0 +1,70 @@
+# Two commands on a fresh machine:  make book  and  make test  (each sets itself up).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+NB_CACHE := _build/.jupyter_cache
+# Offline data sets the quick profiles read (fetched only if missing, md5-checked).
+QUICK_DATA := mnist usps mnist_m notmnist
+# Every developer and CI machine has the offline copies beside the checkout.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/MD5SUMS),)
+export LAUTUM_DATA ?= $(SHARED_DATA)
+endif
+export PATH := $(BIN):$(PATH)
+export MPLBACKEND := Agg
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: help setup data unit execute book book-strict test bench clean _build/environment.md
+
+help:
+	@echo "make book   set up, fetch missing data, execute every notebook (quick profile), build _build/html"
+	@echo "make test   set up, unit tests + doctests, nbval on every notebook, strict book build"
+	@echo "make bench  speed benchmarks (lautum bench)"
+	@echo "make clean  remove _build (keeps .venv)"
+
+# The venv is rebuilt only when the pins or the package metadata change.
+$(STAMP): requirements/pinned.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/pinned.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	# A kernelspec pointing at this venv's python, so papermill/nbval/the book use it.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	touch $@
+
+setup: $(STAMP)
+
+data: setup
+	$(BIN)/lautum data fetch $(QUICK_DATA)
+
+unit: setup
+	$(PYTEST) lautum tests
+
+# One execution of every notebook: nbval runs it, and the passing ones are stored
+# with their outputs in the jupyter-cache that the book build reads.
+execute: data
+	rm -rf $(NB_CACHE)
+	$(PYTEST) notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nb-cache $(NB_CACHE)
+
+_build/environment.md: setup
+	$(BIN)/lautum env --output $@
+
+book: execute _build/environment.md
+	$(BIN)/jupyter-book build .
+	@echo "book: $(abspath _build/html/index.html)"
+
+# A clean strict build: stale doctrees would hide warnings (-W is blind on rebuilds).
+book-strict: execute
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/lautum env --output _build/environment.md
+	$(BIN)/jupyter-book build . -n -W --keep-going
+
+test: unit book-strict
+
+bench: setup
+	$(BIN)/lautum bench
+
+clean:
+	rm -rf _build
