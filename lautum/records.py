@@ -82,6 +82,16 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
     """Where and with what a result was computed."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -92,7 +102,7 @@ def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "git_commit": _git_commit(Path(lautum.__file__).resolve().parent),
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -1,8 +1,9 @@
 """``lautum verify RECORD``: rerun the configuration of one run record and compare.
 
-On the CPU, with the same seed and the same torch version, a run is
-bit-identical, so the comparison is exact. Elsewhere (another device or torch
-version) a metric reproduces if it is within ``tolerance``.
+On the CPU, with the same seed, the same torch version and the same CPU model, a
+run is bit-identical, so the comparison is exact. Elsewhere (a GPU, another torch
+version, or another CPU whose vector kernels may round differently) a metric
+reproduces if it is within ``tolerance``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from lautum.device import resolve_device
 from lautum.experiments import get_experiment
-from lautum.records import read_record
+from lautum.records import provenance, read_record
 from lautum.sweep import RunSpec
 
 __all__ = ["verify_record", "VerifyResult"]
@@ -34,7 +35,7 @@ class VerifyResult:
         return bool(self.rows) and all(ok for *_, ok in self.rows)
 
     def report(self) -> str:
-        mode = "exact (same device type and torch version)" if self.exact else f"within {self.tolerance:g}"
+        mode = "exact (CPU, same torch version and CPU model)" if self.exact else f"within {self.tolerance:g}"
         lines = [f"{self.path}: comparing {mode}"]
         for name, old, new, ok in self.rows:
             lines.append(f"  {'ok ' if ok else 'DIFF'} {name:<24} recorded {old!r:<22} rerun {new!r}")
@@ -58,9 +59,10 @@ def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, d
     spec = RunSpec(rec["experiment"], rec["method"], rec["seed"], tuple(rec.get("params", {}).items()),
                    rec["profile"], rec.get("config_hash", ""))
     now = resolve_device(cfg.device)
-    recorded_device = torch.device(rec["provenance"]["device"])
-    exact = (now.type == "cpu" and recorded_device.type == "cpu"
-             and rec["provenance"]["torch"] == torch.__version__)
+    prov = rec["provenance"]
+    here = provenance(now)
+    exact = (now.type == "cpu" and torch.device(prov["device"]).type == "cpu"
+             and prov["torch"] == here["torch"] and prov.get("device_name") == here["device_name"])
     with tempfile.TemporaryDirectory() as tmp:
         new = exp.run_one(cfg, spec, data_dir=data_dir, cache_dir=cache_dir or tmp, progress=False)
     result = VerifyResult(str(path), exact, tolerance)
