@@ -14,7 +14,6 @@ ifneq ($(wildcard $(SHARED_DATA)/MD5SUMS),)
 export LAUTUM_DATA ?= $(SHARED_DATA)
 endif
 export PATH := $(BIN):$(PATH)
-export MPLBACKEND := Agg
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: help setup data unit execute book book-strict test bench clean _build/environment.md
