@@ -57,9 +57,12 @@ def _cmd_data(args) -> int:
     if args.action == "list":
         print(f"data root: {data.resolve_data_root(args.root)}")
         for st in data.data_status(args.root):
-            state = "verified" if st.verified else ("present, NOT verified" if st.present else "missing")
-            extra = f" (missing: {', '.join(st.missing)})" if getattr(st, "missing", None) else ""
-            print(f"  {st.name:<10} {state}{extra}")
+            state = "verified" if st.verified else ("present, not verified" if st.present else "missing")
+            detail = [f"missing {', '.join(st.missing)}"] if st.missing else []
+            detail += [f"corrupt {c}" for c in st.corrupt]
+            if (st.missing or st.corrupt) and not st.fetchable:
+                detail.append("no public download: see the data README")
+            print(f"  {st.name:<9} {state:<22} ({st.layout}){'  ' + '; '.join(detail) if detail else ''}")
         return 0
     if not args.names:
         raise SystemExit("lautum data fetch: name at least one data set (see `lautum data list`)")
@@ -179,10 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lautum.data.errors import DataFetchError
+
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except (ValueError, KeyError, FileNotFoundError, DataFetchError) as err:
         # Errors meant for a person: print the message, not a traceback.
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"lautum {args.command}: {msg}", file=sys.stderr)
