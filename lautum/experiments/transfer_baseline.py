@@ -86,12 +86,19 @@ def _hashed(cfg: Config) -> dict[str, Any]:
     return d
 
 
+def _shared_labels(cfg: Config) -> bool:
+    from lautum.data import get_domain
+
+    return list(get_domain(cfg.source).classes) == list(get_domain(cfg.target).classes)
+
+
 def specs(cfg: Config) -> list[RunSpec]:
-    """One run per method × k × seed (``source-only`` once per seed, only with shared labels)."""
+    """One run per method × k × seed (``source-only`` once per seed, and only with shared labels)."""
     h = config_hash(_hashed(cfg))
+    methods = [m for m in cfg.methods if m != "source-only" or _shared_labels(cfg)]
     out = []
     for seed in cfg.seeds:
-        for method in cfg.methods:
+        for method in methods:
             ks = [None] if method == "source-only" else list(cfg.ks)
             for k in ks:
                 params = () if k is None else (("k", k),)
@@ -140,11 +147,13 @@ def pretrain_source(cfg: Config, split, seed: int, device, cache_dir=None, progr
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
     """Run one spec and return its record (not written; :func:`lautum.sweep.run_sweep` writes it)."""
     t0 = time.perf_counter()
+    same_labels = _shared_labels(cfg)
+    if spec.method == "source-only" and not same_labels:
+        raise ValueError(f"source-only needs shared labels; {cfg.source} and {cfg.target} have different classes")
     device = resolve_device(cfg.device)
     params = dict(spec.params)
     k = params.get("k", 1)
     split = _split(cfg, k, spec.seed, data_dir, device)
-    same_labels = list(split.source_classes) == list(split.target_classes)
     metrics: dict[str, Any] = {}
     history = None
     if spec.method == "target-only":
@@ -153,8 +162,6 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
         model = pretrain_source(cfg, split, spec.seed, device, cache_dir, progress)
         metrics["source_test_acc"] = evaluate(model, split.source_test.x, split.source_test.y)["acc"]
         if not same_labels:
-            if spec.method == "source-only":
-                raise ValueError(f"source-only needs shared labels; {cfg.source} and {cfg.target} differ")
             new_head(model, len(split.target_classes), generator=torch.Generator().manual_seed(spec.seed))
     if spec.method != "source-only":
         tc = TrainConfig(epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.finetune_lr,
