@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
+from lautum.progress import progress_bar
 from lautum.records import is_complete, read_record, write_record
 
 __all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult"]
@@ -89,20 +90,15 @@ def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_d
     executor : Executor, optional
         Default :class:`LocalExecutor`.
     progress : bool, optional
-        Show a tqdm bar of runs done / total (default: in a terminal).
+        Show a tqdm bar of runs done / total (default: in a terminal or a notebook).
     """
-    import sys
-
-    from tqdm.auto import tqdm
-
     specs = list(specs)
     paths = {spec: spec.record_path(results_dir) for spec in specs}
     if len(set(paths.values())) != len(specs):
         raise ValueError("two runs of this sweep would write the same record; make their specs differ")
     todo = [s for s in specs if not is_complete(paths[s])]
     result = SweepResult(skipped=len(specs) - len(todo))
-    show = progress if progress is not None else sys.stderr.isatty()
-    bar = tqdm(total=len(specs), initial=result.skipped, desc="sweep", unit="run", disable=not show)
+    bar = progress_bar(progress, total=len(specs), initial=result.skipped, desc="sweep", unit="run")
 
     def done(spec: RunSpec, record: dict) -> None:
         write_record(paths[spec], record)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -21,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lautum.device import resolve_device, seed_everything
+from lautum.progress import progress_bar
 from lautum.records import atomic_write_bytes
 
 __all__ = ["TrainConfig", "Term", "StepContext", "History", "Trainer", "DivergenceError", "evaluate"]
@@ -55,7 +55,7 @@ class TrainConfig:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     progress : bool or None
-        tqdm bar; ``None`` shows it in a terminal and hides it otherwise.
+        tqdm bar; ``None`` shows it in a terminal or a notebook and hides it otherwise.
     eval_every : int
         Evaluate every this many epochs (and always after the last).
     checkpoint_every : int
@@ -245,8 +245,9 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
     def _build_optimizer(self, steps_per_epoch: int) -> None:
         cfg = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        params += [p for t in self.terms for p in t.module.parameters() if p.requires_grad]
+        # A term may hold the model's own parameters; each is optimized once.
+        params = list({id(p): p for m in [self.model, *(t.module for t in self.terms)]
+                       for p in m.parameters() if p.requires_grad}.values())
         if cfg.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         else:
@@ -328,11 +329,8 @@ class Trainer:
             self._load_checkpoint(self.checkpoint)
 
         ub = cfg.unlabeled_batch_size or cfg.batch_size
-        show = cfg.progress if cfg.progress is not None else sys.stderr.isatty()
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=self.step, disable=not show,
-                   desc="train", unit="step", leave=False)
+        bar = progress_bar(cfg.progress, total=cfg.epochs * steps_per_epoch, initial=self.step,
+                           desc="train", unit="step", leave=False)
         self.model.train()
         try:
             while self.epoch < cfg.epochs:

@@ -19,14 +19,15 @@ from typing import Any
 
 import torch
 
-from lautum.device import resolve_device, seed_everything
+from lautum.device import resolve_device
 from lautum.experiments.config import build_config, config_dict
-from lautum.models import TransferNet, new_head, small_cnn
-from lautum.records import atomic_write_bytes, cached_model_path, config_hash, provenance
+from lautum.experiments.source_model import SourceModelConfig, build_small_cnn, pretrain_source
+from lautum.models import new_head
+from lautum.records import config_hash, provenance
 from lautum.sweep import RunSpec, run_sweep
 from lautum.train import TrainConfig, Trainer, evaluate
 
-__all__ = ["NAME", "Config", "PROFILES", "make_config", "specs", "run_one", "run", "pretrain_source"]
+__all__ = ["NAME", "Config", "PROFILES", "make_config", "specs", "run_one", "run"]
 
 NAME = "transfer-baseline"
 METHODS = ("target-only", "source-only", "fine-tune")
@@ -115,33 +116,10 @@ def _split(cfg: Config, k: int, seed: int, data_dir, device):
                                n_unlabeled=0)
 
 
-def _model(cfg: Config, num_classes: int, seed: int) -> TransferNet:
-    seed_everything(seed)
-    return small_cnn(num_classes, in_channels=cfg.channels, image_size=cfg.image_size,
-                     width=cfg.width, feature_dim=cfg.feature_dim)
-
-
-def pretrain_source(cfg: Config, split, seed: int, device, cache_dir=None, progress=None) -> TransferNet:
-    """The source model for ``seed``: loaded from the model cache, or trained and cached."""
-    from lautum.data import resolve_cache_dir
-
-    key = {"source": cfg.source, "n_source_train": cfg.n_source_train, "image_size": cfg.image_size,
-           "channels": cfg.channels, "width": cfg.width, "feature_dim": cfg.feature_dim,
-           "epochs": cfg.source_epochs, "lr": cfg.source_lr, "batch_size": cfg.batch_size, "seed": seed}
-    path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "source", key)
-    model = _model(cfg, len(split.source_classes), seed)
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.to(device)
-    tc = TrainConfig(epochs=cfg.source_epochs, batch_size=cfg.batch_size, lr=cfg.source_lr,
-                     seed=seed, device=str(device), progress=progress)
-    Trainer(model, tc).fit({"source": (split.source_train.x, split.source_train.y)})
-    import io
-
-    buf = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-    return model
+def _source_config(cfg: Config, seed: int) -> SourceModelConfig:
+    return SourceModelConfig(source=cfg.source, n_source_train=cfg.n_source_train, image_size=cfg.image_size,
+                             channels=cfg.channels, width=cfg.width, feature_dim=cfg.feature_dim,
+                             epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=cfg.batch_size, seed=seed)
 
 
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
@@ -156,10 +134,12 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     split = _split(cfg, k, spec.seed, data_dir, device)
     metrics: dict[str, Any] = {}
     history = None
+    source_cfg = _source_config(cfg, spec.seed)
     if spec.method == "target-only":
-        model = _model(cfg, len(split.target_classes), spec.seed).to(device)
+        model = build_small_cnn(source_cfg, len(split.target_classes)).to(device)
     else:
-        model = pretrain_source(cfg, split, spec.seed, device, cache_dir, progress)
+        model = pretrain_source(source_cfg, split.source_train.x, split.source_train.y, len(split.source_classes),
+                                device=device, cache_dir=cache_dir, progress=progress)
         metrics["source_test_acc"] = evaluate(model, split.source_test.x, split.source_test.y)["acc"]
         if not same_labels:
             new_head(model, len(split.target_classes), generator=torch.Generator().manual_seed(spec.seed))
