@@ -297,6 +297,16 @@ def xu_raginsky(mi: Number, n: Number, sigma: Number) -> XuRaginskyBound:
     return XuRaginskyBound(torch.sqrt(2 * sigma**2 * mi / n), mi, n, sigma)
 
 
+def _per_sample_decoupling(div_name: str, divergence: Number, sigma_name: str, sigma: Number,
+                           sample_dim: int | None) -> PerSampleBound:
+    # Decoupling applied to each sample, then averaged: (1/n) sum_i sqrt(2 sigma^2 D_i).
+    info, sigma = _as_tensors(divergence, sigma)
+    _check_nonnegative(div_name, info)
+    _check_positive(sigma_name, sigma)
+    terms = torch.sqrt(2 * sigma**2 * info)
+    return PerSampleBound(_per_sample_mean(terms, sample_dim), info, sigma)
+
+
 def bu_zou_veeravalli(
     mi_per_sample: Number, sigma: Number, *, sample_dim: int | None = None
 ) -> PerSampleBound:
@@ -329,11 +339,7 @@ def bu_zou_veeravalli(
     >>> print(f"{bu_zou_veeravalli(0.0101273, 0.5).bound.item():.5f}")
     0.07116
     """
-    info, sigma = _as_tensors(mi_per_sample, sigma)
-    _check_nonnegative("mi_per_sample", info)
-    _check_positive("sigma", sigma)
-    terms = torch.sqrt(2 * sigma**2 * info)
-    return PerSampleBound(_per_sample_mean(terms, sample_dim), info, sigma)
+    return _per_sample_decoupling("mi_per_sample", mi_per_sample, "sigma", sigma, sample_dim)
 
 
 def _golden_section_min(
@@ -449,11 +455,7 @@ def lautum_per_sample(
     >>> print(f"{lautum_per_sample(0.0097561, 0.5).bound.item():.5f}")
     0.06984
     """
-    info, sigma = _as_tensors(lautum_per_sample, sigma_joint)
-    _check_nonnegative("lautum_per_sample", info)
-    _check_positive("sigma_joint", sigma)
-    terms = torch.sqrt(2 * sigma**2 * info)
-    return PerSampleBound(_per_sample_mean(terms, sample_dim), info, sigma)
+    return _per_sample_decoupling("lautum_per_sample", lautum_per_sample, "sigma_joint", sigma_joint, sample_dim)
 
 
 def lautum_per_sample_cgf(

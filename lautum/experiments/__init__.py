@@ -15,6 +15,8 @@ __all__ = ["EXPERIMENTS", "get_experiment"]
 # name on the command line and in records -> module
 EXPERIMENTS = {
     "transfer-baseline": "lautum.experiments.transfer_baseline",
+    "lautum-paper": "lautum.experiments.lautum_paper",
+    "l2sp-paper": "lautum.experiments.l2sp_paper",
 }
 
 
