@@ -1,15 +1,26 @@
-"""Regularizers for fine-tuning; for now the starting-point (SP) family of Li et al. (ICML 2018).
+"""Regularizers: each an ``nn.Module`` whose ``forward`` returns a scalar, named as its paper names it.
 
-``from lautum.regularizers import L2SP`` is the public surface. One concept per
-file: :mod:`~lautum.regularizers.starting_point` (the penalties and the sets of
-penalised parameters), :mod:`~lautum.regularizers.fisher` (the Fisher diagonal
-for L2-SP-Fisher / EWC), :mod:`~lautum.regularizers.quadratic` (closed forms of
-the quadratic-approximation theory). Every penalty is an ``nn.Module`` whose
-``forward()`` takes no argument and returns a scalar, for use as
-``Term("l2sp", L2SP(model, 0.01, 0.01), inputs=lambda ctx: ())``.
+``from lautum.regularizers import L2SP, LautumRegularizer`` is the public surface.
+One concept per file:
+
+- :mod:`~lautum.regularizers.information` — the Lautum and mutual-information
+  regularizers of Jakubovitz et al. (channel form at the first layer);
+- :mod:`~lautum.regularizers.alignment` — MK-MMD between source and target features (DAN);
+- :mod:`~lautum.regularizers.consistency` — Temporal Ensembling (Laine & Aila);
+- :mod:`~lautum.regularizers.starting_point` — the starting-point family of Li et
+  al. (L2, L2-SP, L1-SP, GL-SP, L2-SP-Fisher) and the sets of penalised parameters;
+- :mod:`~lautum.regularizers.fisher` — the Fisher diagonal for L2-SP-Fisher / EWC;
+- :mod:`~lautum.regularizers.quadratic` — closed forms of the quadratic-approximation theory.
+
+They plug into the trainer as terms, e.g.
+``Term("l2sp", L2SP(model, 0.01, 0.01), inputs=lambda ctx: ())`` or
+``Term("lautum", LautumRegularizer(model.first_layer()), inputs=lambda ctx: (ctx.x_unlabeled,))``.
 """
 
+from .alignment import MKMMD, mkmmd_exponents
+from .consistency import TemporalEnsembling, rampup_weight
 from .fisher import FISHER_KINDS, estimate_fisher
+from .information import ChannelTerms, LautumRegularizer, MutualInformationRegularizer
 from .quadratic import (
     early_stopping_alpha,
     gd_quadratic_iterate,
@@ -32,6 +43,13 @@ from .starting_point import (
 )
 
 __all__ = [
+    "LautumRegularizer",
+    "MutualInformationRegularizer",
+    "ChannelTerms",
+    "MKMMD",
+    "mkmmd_exponents",
+    "TemporalEnsembling",
+    "rampup_weight",
     "L2",
     "L2SP",
     "L1SP",
