@@ -1,0 +1,211 @@
+"""The lautum-paper experiment: grid, CLI/function agreement, records, verify, CIFAR error, tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from lautum.cli import main
+from lautum.data import DataNotFoundError, LabeledImages
+from lautum.experiments import get_experiment
+from lautum.experiments.config import ConfigError
+from lautum.records import load_records, read_record
+from lautum.verify import verify_record
+
+lp = get_experiment("lautum-paper")
+REPO = Path(__file__).resolve().parents[1]
+# Tiny sizes: every method, one k, two seeds, a two-point λ sweep and one ablation, a few seconds in all.
+TINY = dict(target="usps", ks=(2,), seeds=(0, 1), pool_k=3, sweep_k=3, sweep_methods=("lautum",),
+            sweep_multipliers=(1.0, 10.0), sweep_seeds=(1,), ablations=("noise_scale=10",), ablation_seeds=(1,),
+            n_source_train=192, n_source_test=100, n_unlabeled=128, n_target_test=100, n_val_per_class=3,
+            width=4, feature_dim=8, finetune_steps=4, te_pool=64, max_positions=512, log_every=2, device="cpu")
+
+
+def _cli_sets(overrides: dict) -> list[str]:
+    out = []
+    for key, value in overrides.items():
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        out += ["--set", f"{key}={'none' if value is None else value}"]
+    return out
+
+
+@pytest.fixture
+def env(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAUTUM_DATA", str(shared_data))
+    monkeypatch.setenv("LAUTUM_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny sweep shared by the tests of this module (same data root as the ``shared_data`` fixture)."""
+    data = Path(os.environ.get("LAUTUM_DATA", REPO.parent / "shared" / "data"))
+    if not (data / "MD5SUMS").exists():
+        pytest.skip(f"offline data not found at {data}")
+    tmp = tmp_path_factory.mktemp("lautum_paper")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAUTUM_DATA", str(data))
+        mp.setenv("LAUTUM_CACHE", str(tmp / "cache"))
+        cfg = lp.make_config("quick", **TINY)
+        table = lp.run(cfg, results_dir=tmp / "fn", progress=False)
+        yield cfg, table, tmp
+
+
+def test_grid_seed_restriction_and_validation():
+    cfg = lp.make_config("quick")
+    specs = lp.specs(cfg)
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names))
+    # main grid: 6 methods x 2 ks x 3 seeds; sweep: lautum and mi at x0.1 and x10 (x1 is a main run)
+    assert len(specs) == 6 * 2 * 3 + 2 * 2
+    assert "lautum_k=20_lam=0.1_seed=0" in names and "supervised_k=5_seed=2" in names
+    one = lp.make_config("quick", seed="1")  # what `--set seed=1` passes
+    assert one.seed == 1 and {s.seed for s in lp.specs(one)} == {1}
+    assert {s.name for s in lp.specs(one)} == {n for n in names if n.endswith("seed=1")}
+    assert len(lp.make_config("medium").seeds) >= 5
+    full = lp.make_config("full")
+    assert full.ks == (10, 50, 100) and len(full.seeds) >= 5 and full.n_source_train is None
+    with pytest.raises(ConfigError, match="pool_k"):
+        lp.make_config("quick", ks=(5, 50))
+    with pytest.raises(ConfigError, match="unknown method"):
+        lp.make_config("quick", methods=("lautum", "dann"))
+    with pytest.raises(ConfigError, match="ablation"):
+        lp.make_config("quick", ablations=("sign=-1",))
+
+
+def test_function_and_cli_give_identical_records_for_one_seed(tiny_run, shared_data, monkeypatch):
+    cfg, table, tmp = tiny_run
+    assert set(table["method"]) == set(lp.METHODS)
+    assert ((table["target_test_acc"] >= 0) & (table["target_test_acc"] <= 1)).all()
+    monkeypatch.setenv("LAUTUM_CACHE", str(tmp / "cli-cache"))  # recompute, not reuse, the source phase
+    rc = main(["run", "lautum-paper", "--profile", "quick", *_cli_sets(TINY), "--set", "seed=1",
+               "--results-dir", str(tmp / "cli"), "--data-dir", str(shared_data), "--quiet"])
+    assert rc == 0
+    fn = {Path(r["_path"]).name: r for r in load_records(tmp / "fn") if r["seed"] == 1}
+    cli = {Path(r["_path"]).name: r for r in load_records(tmp / "cli")}
+    assert fn.keys() == cli.keys() and len(cli) == 6 + 2 + 2  # main, two sweep points, ablation and its default
+    for name, rec in cli.items():
+        assert rec["metrics"] == fn[name]["metrics"], name
+
+
+def test_records_hold_history_channel_terms_and_paired_settings(tiny_run):
+    cfg, table, tmp = tiny_run
+    recs = {(r["method"], r["seed"], r["params"].get("lam"), r["params"].get("noise_scale")): r
+            for r in load_records(tmp / "fn")}
+    sup, lau = recs[("supervised", 0, None, None)], recs[("lautum", 0, cfg.lam_lautum, None)]
+    for r in (sup, lau):
+        steps = r["history"]["phase1"]
+        assert steps and {"monitor/L", "monitor/I", "ce/source"} <= set(steps[0])
+        assert all(row["step"] % cfg.log_every == 0 for row in steps[:-1])
+        assert {"phase1_L", "phase1_I", "phase1_trace_S", "phase2_L", "target_val_acc"} <= set(r["metrics"])
+        m = r["metrics"]
+        assert math.isclose(m["phase1_L"] + m["phase1_I"], m["phase1_trace_S"], rel_tol=1e-5)
+    assert "lautum" in lau["history"]["phase1"][0]
+    # Same seed, same data and initialization: the monitors start equal.
+    assert sup["history"]["phase1"][0]["monitor/L"] == lau["history"]["phase1"][0]["monitor/L"]
+    assert lau["metrics"]["phase1_noise_var"] == sup["metrics"]["monitor_noise_var"]
+    abl = recs[("lautum", 1, cfg.lam_lautum, 10.0)]
+    assert math.isclose(abl["metrics"]["phase1_noise_var"], 10 * abl["metrics"]["monitor_noise_var"])
+    # usps shares the digit labels: the source head is kept and its target accuracy recorded.
+    assert "phase1_target_test_acc" in sup["metrics"]
+    te = recs[("temporal-ensembling", 0, cfg.lam_te, None)]
+    assert "te" in te["history"]["phase2"][-1] and te["metrics"]["phase1_L"] == sup["metrics"]["phase1_L"]
+
+
+def test_tables_split_main_sweep_and_ablation(tiny_run):
+    cfg, _, tmp = tiny_run
+    table = lp.records_table(load_records(tmp / "fn"))
+    main_t = lp.main_table(table, cfg)
+    assert len(main_t) == 6 * 2 and set(main_t["k"]) == {2}
+    sweep = lp.sweep_table(table, cfg)
+    assert sorted(sweep["multiplier"]) == [1.0, 10.0]
+    abl = lp.ablation_table(table, cfg)
+    assert sorted(abl["variant"]) == ["default", "noise_scale=10"]
+    summ = lp.summary_table(main_t)
+    assert list(summ.columns[:2]) == ["method", "k"] and (summ["n"] == 2).all()
+
+
+def test_verify_reproduces_a_tiny_record_exactly(tiny_run, shared_data, tmp_path):
+    _, _, tmp = tiny_run
+    src = next((tmp / "fn").rglob("lautum_k=2_*seed=0-*.json"))
+    path = tmp_path / src.name
+    path.write_text(src.read_text())
+    result = verify_record(path, data_dir=shared_data)
+    assert result.exact and result.reproduced, result.report()
+    rec = json.loads(path.read_text())
+    rec["metrics"]["target_test_acc"] += 0.01
+    path.write_text(json.dumps(rec))
+    assert not verify_record(path, data_dir=shared_data).reproduced
+
+
+def test_full_profile_code_path_at_tiny_size(env):
+    """The GPU profile (MNIST -> notMNIST, all methods, ablations incl. the penultimate layer), shrunk."""
+    cfg = lp.make_config("full", ks=(2,), pool_k=3, sweep_k=3, seeds=(0,), sweep_seeds=(0,),
+                         sweep_multipliers=(1.0,), ablation_seeds=(0,), ablation_methods=("lautum-neg",),
+                         n_source_train=128, n_source_test=64, n_unlabeled=96, n_target_test=64, n_val_per_class=2,
+                         width=4, feature_dim=8, source_epochs=1, finetune_steps=2, te_pool=32,
+                         max_positions=256, log_every=1, device="cpu", threads=1)
+    table = lp.run(cfg, results_dir=env / "full", progress=False)
+    assert set(table["method"]) == set(lp.METHODS)
+    assert set(table["layer"].dropna()) == {"penultimate"}
+    rec = read_record(next((env / "full").rglob("lautum-neg*layer=penultimate*.json")))
+    assert rec["config"]["target"] == "notmnist" and rec["metrics"]["n_target_labeled"] == 10 * cfg.sweep_k
+
+
+COMMITTED = sorted((REPO / "results" / "lautum-paper" / "medium").glob("lautum_k=5_*_seed=0-*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED[:1], ids=lambda p: p.name)
+def test_a_committed_medium_record_reproduces(path, env, shared_data):
+    """`lautum verify` on one committed medium record (about 10 s; runs after the notMNIST test above,
+    so the decoded notMNIST arrays are already in memory)."""
+    result = verify_record(path, data_dir=shared_data)
+    assert result.reproduced, result.report()
+
+
+def test_cifar_profile_fails_with_the_fetch_command(env, shared_data):
+    cfg = lp.make_config("cifar-full", device="cpu")
+    assert cfg.target_classes == tuple(range(10)) and cfg.target == "cifar100"
+    spec = lp.specs(cfg)[0]
+    with pytest.raises(DataNotFoundError, match="lautum data fetch cifar10"):
+        lp.run_one(cfg, spec, data_dir=shared_data)
+
+
+def test_restrict_keeps_and_relabels_a_class_subset():
+    x = torch.arange(12.0).reshape(6, 1, 1, 2)
+    images = LabeledImages(x, torch.tensor([0, 3, 1, 3, 2, 0]), ["a", "b", "c", "d"], "t",
+                           index=torch.arange(6))
+    out = lp._restrict(images, (3, 0))
+    assert out.classes == ["d", "a"] and out.y.tolist() == [1, 0, 0, 1] and out.index.tolist() == [0, 1, 3, 5]
+
+
+def test_verdicts_follow_the_paired_difference_ci():
+    rows = []
+    for seed, (sup, lau, mi) in enumerate([(0.50, 0.60, 0.58), (0.52, 0.61, 0.595), (0.49, 0.62, 0.60)]):
+        rows += [{"method": "supervised", "seed": seed, "k": 5, "target_test_acc": sup},
+                 {"method": "lautum", "seed": seed, "k": 5, "target_test_acc": lau},
+                 {"method": "mi", "seed": seed, "k": 5, "target_test_acc": mi}]
+    v = lp.verdicts(pd.DataFrame(rows)).set_index("claim")
+    assert v.loc["Lautum beats supervised transfer", "verdict"] == "reproduced"
+    assert v.loc["MI beats Lautum", "verdict"] == "not reproduced"
+    assert v.loc["MI beats supervised transfer", "overall"] == "reproduced"
+    d = lp.paired_differences(pd.DataFrame(rows)).set_index("method")
+    assert math.isclose(d.loc["lautum", "diff"], (0.10 + 0.09 + 0.13) / 3)
+
+
+def test_lambda_selection_uses_validation_skips_diverged_and_breaks_ties_low():
+    rows = [("lautum", 0.01, s, v, t) for s, (v, t) in enumerate([(0.6, 0.9), (0.7, 0.9)])]
+    rows += [("lautum", 0.1, s, v, t) for s, (v, t) in enumerate([(0.65, 0.1), (0.65, 0.1)])]
+    rows += [("lautum", 1.0, s, v, t) for s, (v, t) in enumerate([(0.99, 0.1), (float("nan"), 0.1)])]
+    rows += [("mi", lam, 0, 0.5, 0.5) for lam in (0.3, 0.03)]
+    t = pd.DataFrame(rows, columns=["method", "lam", "seed", "target_val_acc", "target_test_acc"])
+    sel = lp.select_lambda(t).set_index("method")
+    assert sel.loc["lautum", "lam"] == 0.01 and sel.loc["lautum", "n_lams"] == 2  # 1.0 diverged once: ineligible
+    assert sel.loc["mi", "lam"] == 0.03
