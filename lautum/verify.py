@@ -1,7 +1,8 @@
 """``lautum verify RECORD``: rerun the configuration of one run record and compare.
 
-On the CPU, with the same seed, the same torch version and the same CPU model, a
-run is bit-identical, so the comparison is exact. Elsewhere (a GPU, another torch
+On the CPU, with the same seed, the same torch version, the same CPU model and
+the same number of torch threads (the rerun uses the recorded count), a run is
+bit-identical, so the comparison is exact. Elsewhere (a GPU, another torch
 version, or another CPU whose vector kernels may round differently) a metric
 reproduces if it is within ``tolerance``.
 """
@@ -63,8 +64,14 @@ def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, d
     here = provenance(now)
     exact = (now.type == "cpu" and torch.device(prov["device"]).type == "cpu"
              and prov["torch"] == here["torch"] and prov.get("device_name") == here["device_name"])
-    with tempfile.TemporaryDirectory() as tmp:
-        new = exp.run_one(cfg, spec, data_dir=data_dir, cache_dir=cache_dir or tmp, progress=False)
+    # CPU kernels split work by thread count, which can change the last bits: rerun with the recorded count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(prov.get("torch_threads", threads))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            new = exp.run_one(cfg, spec, data_dir=data_dir, cache_dir=cache_dir or tmp, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     result = VerifyResult(str(path), exact, tolerance)
     for name, old in sorted(rec["metrics"].items()):
         value = new["metrics"].get(name)
