@@ -14,6 +14,9 @@ ifneq ($(wildcard $(SHARED_DATA)/MD5SUMS),)
 export LAUTUM_DATA ?= $(SHARED_DATA)
 endif
 export PATH := $(BIN):$(PATH)
+# Derived data and cached source models live in the build folder, so a stale model
+# trained by older code is never picked up; `make clean` removes them.
+export LAUTUM_CACHE ?= $(abspath _build/cache)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: help setup data unit execute book book-strict test bench clean _build/environment.md
@@ -42,9 +45,10 @@ unit: setup
 	$(PYTEST) lautum tests
 
 # One execution of every notebook: nbval runs it, and the passing ones are stored
-# with their outputs in the jupyter-cache that the book build reads.
+# with their outputs in the jupyter-cache that the book build reads. Live quick-run
+# records and cached models are cleared first: the quick profiles always compute.
 execute: data
-	rm -rf $(NB_CACHE)
+	rm -rf $(NB_CACHE) _build/live-results $(LAUTUM_CACHE)/models
 	$(PYTEST) notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nb-cache $(NB_CACHE)
 
 _build/environment.md: setup
