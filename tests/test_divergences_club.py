@@ -40,7 +40,7 @@ def test_misspecified_mean_closed_form():
 
 
 def test_all_pairs_matches_the_quadratic_definition():
-    x, y = torch.randn(7, 3, dtype=F64), torch.randn(7, 2, dtype=F64)
+    y = torch.randn(7, 2, dtype=F64)
     mu, logvar = torch.randn(7, 2, dtype=F64), torch.randn(7, 2, dtype=F64)
     pos = gaussian_log_likelihood(y, mu, logvar).mean()
     neg = torch.stack([gaussian_log_likelihood(y, mu[i].expand(7, 2), logvar[i].expand(7, 2)).mean() for i in range(7)]).mean()

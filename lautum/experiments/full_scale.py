@@ -40,11 +40,10 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lautum.device import resolve_device, seed_everything
-from lautum.experiments.config import config_dict
-from lautum.records import provenance
+from lautum.experiments.record import run_record
 from lautum.train import DivergenceError
 
 __all__ = ["TARGETS", "FullScaleDataError", "FullData", "load_target", "build_model", "train_iterations",
@@ -400,9 +399,4 @@ def run_one(cfg, spec, data_dir=None, cache_dir=None, progress=None) -> dict[str
                     "target_in_paper": data.in_paper})
     metrics.update(L.layer_distances(model, w0))
     metrics["head_weight_norm"] = model.head.weight.detach().norm().item()
-    return {
-        "experiment": L.NAME, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
-        "params": params, "config": config_dict(cfg), "config_hash": spec.config_hash,
-        "metrics": metrics, "history": log, "elapsed_s": time.perf_counter() - t0,
-        "provenance": {**provenance(device), "target_note": data.note},
-    }
+    return run_record(cfg, spec, metrics, history=log, started=t0, device=device, target_note=data.note)

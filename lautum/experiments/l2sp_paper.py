@@ -45,9 +45,10 @@ from torch import nn
 
 from lautum.device import resolve_device, seed_everything
 from lautum.experiments.config import build_config, config_dict
+from lautum.experiments.record import run_record
 from lautum.experiments.source_model import SourceModelConfig, pretrain_source
 from lautum.models import new_head
-from lautum.records import config_hash, provenance
+from lautum.records import config_hash
 from lautum.sweep import RunSpec, run_sweep
 from lautum.train import Term, TrainConfig, Trainer, evaluate
 
@@ -404,12 +405,7 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     metrics["n_target_labeled"] = len(split.target_labeled.y)
     metrics["n_target_val"] = len(split.target_val.y)
     metrics["n_target_test"] = len(split.target_test.y)
-    return {
-        "experiment": NAME, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
-        "params": params, "config": config_dict(cfg), "config_hash": spec.config_hash,
-        "metrics": metrics, "history": None, "elapsed_s": time.perf_counter() - t0,
-        "provenance": provenance(device),
-    }
+    return run_record(cfg, spec, metrics, history=None, started=t0, device=device)
 
 
 def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):

@@ -69,8 +69,9 @@ from torch import nn
 
 from lautum.device import resolve_device, seed_everything
 from lautum.experiments.config import ConfigError, build_config, config_dict
+from lautum.experiments.record import run_record
 from lautum.models import new_head, resnet, small_cnn
-from lautum.records import atomic_write_bytes, cached_model_path, config_hash, provenance
+from lautum.records import atomic_write_bytes, cached_model_path, config_hash
 from lautum.sweep import RunSpec, run_sweep
 from lautum.train import DivergenceError, Term, TrainConfig, Trainer, evaluate
 
@@ -602,12 +603,7 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     metrics["n_target_unlabeled"] = len(pool_split.target_unlabeled)
     metrics["n_target_test"] = len(pool_split.target_test)
     metrics["n_target_val"] = len(pool_split.target_val)
-    return {
-        "experiment": NAME, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
-        "params": params, "config": config_dict(cfg), "config_hash": spec.config_hash,
-        "metrics": metrics, "history": {"phase1": hist1, "phase2": hist2},
-        "elapsed_s": time.perf_counter() - t0, "provenance": provenance(device),
-    }
+    return run_record(cfg, spec, metrics, history={"phase1": hist1, "phase2": hist2}, started=t0, device=device)
 
 
 def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):

@@ -21,9 +21,10 @@ import torch
 
 from lautum.device import resolve_device
 from lautum.experiments.config import build_config, config_dict
+from lautum.experiments.record import run_record
 from lautum.experiments.source_model import SourceModelConfig, build_small_cnn, pretrain_source
 from lautum.models import new_head
-from lautum.records import config_hash, provenance
+from lautum.records import config_hash
 from lautum.sweep import RunSpec, run_sweep
 from lautum.train import TrainConfig, Trainer, evaluate
 
@@ -157,12 +158,7 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     metrics["target_test_loss"] = final["loss"]
     metrics["n_target_labeled"] = len(split.target_labeled.y)
     metrics["n_target_test"] = len(split.target_test.y)
-    return {
-        "experiment": NAME, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
-        "params": params, "config": config_dict(cfg), "config_hash": spec.config_hash,
-        "metrics": metrics, "history": history, "elapsed_s": time.perf_counter() - t0,
-        "provenance": provenance(device),
-    }
+    return run_record(cfg, spec, metrics, history=history, started=t0, device=device)
 
 
 def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):
