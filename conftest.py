@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import lautum  # noqa: F401  (pins torch's CPU kernels to AVX2 before any test, or nbval's kernels, runs an op)
+
 collect_ignore = ["_build", ".venv"]
 
 _runs: dict[str, dict] = {}

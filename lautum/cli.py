@@ -1,6 +1,7 @@
 """The ``lautum`` command line: thin over the module.
 
-    lautum run EXPERIMENT --profile quick|medium|full [--set KEY=VALUE ...]
+    lautum [--kernels avx2|native] COMMAND ...
+    lautum run EXPERIMENT --profile quick|medium|full [--set KEY=VALUE ...] [--stale stop|rerun|keep]
     lautum rerun NOTEBOOK [-p NAME VALUE ...] [--profile full]
     lautum data list | fetch NAME...
     lautum bench [NAME ...]
@@ -28,7 +29,8 @@ def _cmd_run(args) -> int:
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
     cfg = exp.make_config(args.profile, **overrides)
-    table = exp.run(cfg, results_dir=args.results_dir, data_dir=args.data_dir, progress=not args.quiet)
+    table = exp.run(cfg, results_dir=args.results_dir, data_dir=args.data_dir, progress=not args.quiet,
+                    stale=args.stale, allow_dirty=args.allow_dirty)
     import pandas as pd
 
     with pd.option_context("display.max_rows", 500, "display.width", 200):
@@ -95,7 +97,7 @@ def _cmd_verify(args) -> int:
 
     ok = True
     for path in args.records:
-        res = verify_record(path, data_dir=args.data_dir, tolerance=args.tolerance)
+        res = verify_record(path, data_dir=args.data_dir, tolerance=args.tolerance, exact_only=args.exact)
         print(res.report())
         ok &= res.reproduced
     return 0 if ok else 1
@@ -117,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lautum",
         description="Run the lautum book's experiments, rerun its chapters, manage data, benchmark.",
     )
+    p.add_argument("--kernels", choices=["avx2", "native"], default=None,
+                   help="CPU kernels torch runs: avx2 (default; records reproduce bit for bit on any x86 CPU) or "
+                        "native (this CPU's fastest, e.g. AVX-512; records say so). Same as $LAUTUM_KERNELS.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run an experiment's grid (methods × settings × seeds), resumable",
@@ -130,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results-dir", default="results", help="where records go (default: results)")
     r.add_argument("--data-dir", default=None, help="data root (default: $LAUTUM_DATA or ~/.cache/lautum/data)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--stale", choices=["stop", "rerun", "keep"], default="stop",
+                   help="finished records made by other code: stop and say so (default), recompute them, or keep "
+                        "them explicitly")
+    r.add_argument("--allow-dirty", action="store_true",
+                   help="make records of a committed profile (medium, full) from uncommitted code; every record "
+                        "is stamped dirty")
     r.set_defaults(fn=_cmd_run)
 
     rr = sub.add_parser("rerun", help="execute a chapter with other parameters (papermill)",
@@ -170,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("records", nargs="+")
     v.add_argument("--data-dir", default=None)
     v.add_argument("--tolerance", type=float, default=0.02, help="absolute tolerance off the exact path")
+    v.add_argument("--exact", action="store_true",
+                   help="fail unless the check can be bit for bit here (same torch, threads and CPU kernels)")
     v.set_defaults(fn=_cmd_verify)
 
     e = sub.add_parser("env", help="print the environment (versions, device) as a Markdown table",
@@ -182,12 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lautum.data.errors import DataFetchError
+    from lautum import kernels
 
     args = build_parser().parse_args(argv)
+    if args.kernels:
+        kernels.apply(args.kernels)  # before anything imports torch
+    from lautum.data.errors import DataFetchError
+    from lautum.experiments.protocol import DirtyTreeError
+    from lautum.sweep import StaleRecordsError
+
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError, DataFetchError) as err:
+    except (ValueError, KeyError, FileNotFoundError, DataFetchError, DirtyTreeError, StaleRecordsError) as err:
         # Errors meant for a person: print the message, not a traceback.
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"lautum {args.command}: {msg}", file=sys.stderr)

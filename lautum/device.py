@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "describe_device"]
+__all__ = ["resolve_device", "seed_everything", "describe_device", "torch_threads"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -54,3 +55,27 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the body with ``n`` torch CPU threads (``n <= 0`` leaves the count alone), then restore it.
+
+    CPU kernels split work by thread count, which can change the last bits of a
+    sum: a run is bit-identical only at the same count, so experiments and
+    ``lautum verify`` fix it.
+
+    >>> old = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == old
+    True
+    """
+    old = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -1,10 +1,14 @@
 """Run records: one JSON file per run, written atomically, with provenance.
 
 A record is what every number in the book comes from. It holds the experiment,
-method, configuration, seed, profile, metrics, elapsed time and provenance
-(package, torch and Python versions, git commit when available, device). Files
-are written to a temporary name in the same folder and renamed into place, so a
-killed run never leaves a half-written record that a resumed sweep would trust.
+method, configuration, seed, profile, metrics, elapsed time and provenance:
+package, torch and Python versions, the git commit and whether the tree was
+dirty, a hash of the code that computes runs (:func:`code_hash`), the device,
+the CPU and the kernels torch ran (:mod:`lautum.kernels`). Files are written to a
+temporary name in the same folder and renamed into place, so a killed run never
+leaves a half-written record that a resumed sweep would trust; each carries a
+digest of its own content, so a record edited by hand is detected by
+``lautum verify``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ import lautum
 
 __all__ = [
     "config_hash",
+    "code_hash",
+    "is_run_code",
+    "git_state",
+    "record_digest",
     "provenance",
     "atomic_write_bytes",
     "write_record",
@@ -70,43 +78,82 @@ def config_hash(config: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-def _git_commit(cwd: Path) -> str | None:
+# Modules that never compute a run (presentation, CLI, benchmarks, checking): editing them
+# does not make earlier records stale.
+_NOT_RUN_CODE = ("lautum/cli.py", "lautum/notebook.py", "lautum/analysis.py", "lautum/verify.py", "lautum/bench/")
+# What decides a run's numbers besides its configuration: the package and its pins.
+_RUN_AFFECTING = ("lautum", "pyproject.toml", "requirements")
+
+
+def is_run_code(relpath: str) -> bool:
+    """Whether the file at ``relpath`` (relative to the repository root) is hashed by :func:`code_hash`.
+
+    >>> is_run_code("lautum/train.py"), is_run_code("lautum/cli.py"), is_run_code("lautum/bench/sinkhorn.py")
+    (True, False, False)
+    """
+    return (relpath.startswith("lautum/") and relpath.endswith(".py")
+            and not any(relpath == p or (p.endswith("/") and relpath.startswith(p)) for p in _NOT_RUN_CODE))
+
+
+def code_hash(files: dict[str, bytes] | None = None, length: int = 12) -> str:
+    """A short hash of the source that computes runs: every ``lautum/**/*.py`` but the presentation modules.
+
+    ``files`` maps repository-relative paths to contents (default: the installed
+    package's files), so the same hash can be computed from a git commit's tree.
+
+    >>> code_hash({"lautum/train.py": b"x", "lautum/cli.py": b"y"}) == code_hash({"lautum/train.py": b"x"})
+    True
+    """
+    if files is None:
+        root = Path(lautum.__file__).resolve().parent.parent
+        files = {p.relative_to(root).as_posix(): p.read_bytes()
+                 for p in (root / "lautum").rglob("*.py")}
+    h = hashlib.sha256()
+    for rel in sorted(f for f in files if is_run_code(f)):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()[:length]
+
+
+def git_state(cwd: Path | None = None) -> tuple[str | None, bool]:
+    """``(commit, dirty)`` of the checkout holding the package; ``(None, True)`` outside a git checkout.
+
+    Dirty counts modified *and untracked* files under ``lautum/``, ``pyproject.toml``
+    and ``requirements/``: a new module that a run imports changes what it computes.
+    """
+    cwd = cwd or Path(lautum.__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None, True
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *_RUN_AFFECTING],
+                                cwd=cwd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None, True
+    return head.stdout.strip(), bool(status.stdout.strip()) or status.returncode != 0
 
 
 def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Where and with what a result was computed."""
+    """Where and with what a result was computed (see the module docstring)."""
+    from lautum import kernels
+
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    prov = {
+    commit, dirty = git_state()
+    cpu = kernels.host_cpu()
+    return {
         "lautum": lautum.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "git_commit": _git_commit(Path(lautum.__file__).resolve().parent),
+        "git_commit": None if commit is None else commit + ("-dirty" if dirty else ""),
+        "dirty": dirty,
+        "code_hash": code_hash(),
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_model(),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu["name"],
+        "cpu": {k: cpu[k] for k in ("vendor", "family", "model", "arch", "avx2", "avx512")},
+        **kernels.in_effect(),
         "torch_threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return prov
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -130,12 +177,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON, without its ``digest`` (and any ``_path``) key.
+
+    Non-finite values (a diverged run's NaN loss) are part of the content and round-trip.
+
+    >>> r = {"metrics": {"loss": float("nan")}}
+    >>> record_digest(r) == record_digest(json.loads(json.dumps(r)))
+    True
+    """
+    body = {k: v for k, v in _jsonable(record).items() if k not in ("digest", "_path")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()).hexdigest()
+
+
 def write_record(path: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Validate and atomically write one run record as JSON."""
+    """Validate and atomically write one run record as JSON, with its :func:`record_digest`."""
     missing = [k for k in RECORD_KEYS if k not in record]
     if missing:
         raise ValueError(f"run record lacks {missing}; a record needs all of {list(RECORD_KEYS)}")
-    data = json.dumps(_jsonable(record), indent=2, sort_keys=True, allow_nan=True) + "\n"
+    record = {**_jsonable(record), "digest": record_digest(record)}
+    data = json.dumps(record, indent=2, sort_keys=True, allow_nan=True) + "\n"
     return atomic_write_bytes(path, data.encode())
 
 
@@ -191,6 +252,8 @@ def environment_markdown(device: torch.device | str | None = None) -> str:
     rows = [("Python", prov["python"]), ("platform", prov["platform"]), ("torch", prov["torch"]),
             ("CUDA available", str(torch.cuda.is_available())),
             ("device used by `device=\"auto\"`", describe_device(dev)),
+            ("CPU kernels", f"{prov['cpu_capability']} (oneDNN limit {prov['onednn_max_cpu_isa']}, "
+                            f"LAUTUM_KERNELS={prov['kernels']})"),
             ("lautum", prov["lautum"]), ("git commit", prov["git_commit"] or "unknown"), ("date", prov["date"])]
     for pkg in ("torchvision", "numpy", "scipy", "jupyter-book", "myst-nb", "papermill", "nbval"):
         try:

@@ -5,6 +5,11 @@ function of its spec, so a sweep started again after an interruption finds the
 records already complete and skips them: nothing finished is recomputed. Runs go
 through an executor (``LocalExecutor`` runs them in this process, one after the
 other); a cluster executor only has to provide the same ``run`` method.
+
+A finished record made by other code (its ``provenance.code_hash`` differs from
+the code here) is *stale*: a sweep never mixes code states silently. By default it
+stops and says so; ``stale="rerun"`` recomputes those runs, ``stale="keep"`` keeps
+them explicitly (each record still names the code that made it).
 """
 
 from __future__ import annotations
@@ -15,9 +20,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from lautum.progress import progress_bar
-from lautum.records import is_complete, read_record, write_record
+from lautum.records import code_hash, is_complete, read_record, write_record
 
-__all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult"]
+__all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult", "StaleRecordsError", "STALE_CHOICES"]
+
+STALE_CHOICES = ("stop", "rerun", "keep")
+
+
+class StaleRecordsError(RuntimeError):
+    """Finished records of this sweep were made by other code than the code here."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,19 @@ class SweepResult:
         return pd.DataFrame(rows)
 
 
+def stale_specs(specs: Iterable[RunSpec], results_dir: str | Path) -> list[RunSpec]:
+    """The specs whose complete record was made by code with another :func:`~lautum.records.code_hash`."""
+    here = code_hash()
+    out = []
+    for spec in specs:
+        path = spec.record_path(results_dir)
+        if is_complete(path) and read_record(path)["provenance"].get("code_hash") != here:
+            out.append(spec)
+    return out
+
+
 def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_dir: str | Path, *,
-              executor: Executor | None = None, progress: bool | None = None) -> SweepResult:
+              executor: Executor | None = None, progress: bool | None = None, stale: str = "stop") -> SweepResult:
     """Run every spec whose record is not complete yet; return all records in spec order.
 
     Parameters
@@ -91,12 +113,23 @@ def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_d
         Default :class:`LocalExecutor`.
     progress : bool, optional
         Show a tqdm bar of runs done / total (default: in a terminal or a notebook).
+    stale : {"stop", "rerun", "keep"}
+        What to do with finished records made by other code (see the module docstring).
     """
+    if stale not in STALE_CHOICES:
+        raise ValueError(f"stale={stale!r}: expected one of {STALE_CHOICES}")
     specs = list(specs)
     paths = {spec: spec.record_path(results_dir) for spec in specs}
     if len(set(paths.values())) != len(specs):
         raise ValueError("two runs of this sweep would write the same record; make their specs differ")
-    todo = [s for s in specs if not is_complete(paths[s])]
+    old = set() if stale == "keep" else set(stale_specs(specs, results_dir))
+    if old and stale == "stop":
+        example = paths[next(s for s in specs if s in old)]
+        raise StaleRecordsError(
+            f"{len(old)} of the {len(specs)} finished records under {Path(results_dir)} were made by other code "
+            f"than this checkout's (code hash {code_hash()}; e.g. {example}). Rerun them with --stale rerun, or "
+            f"keep them explicitly with --stale keep (each record names the code that made it).")
+    todo = [s for s in specs if s in old or not is_complete(paths[s])]
     result = SweepResult(skipped=len(specs) - len(todo))
     bar = progress_bar(progress, total=len(specs), initial=result.skipped, desc="sweep", unit="run")
 

@@ -14,7 +14,7 @@ from lautum.verify import verify_record
 
 tb = get_experiment("transfer-baseline")
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(ks=(2,), seeds=(0,), n_source_train=300, n_target_test=200, source_epochs=1, finetune_epochs=3,
+TINY = dict(ks=(2,), seeds=(0,), n_source_train=300, n_target_test=200, source_epochs=1, finetune_steps=3,
             width=8, feature_dim=16, device="cpu")
 
 

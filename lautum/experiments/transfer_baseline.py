@@ -12,6 +12,8 @@ target test set.
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +21,15 @@ from typing import Any
 
 import torch
 
+from lautum.data import get_domain, make_transfer_split
 from lautum.device import resolve_device
+from lautum.experiments import protocol
 from lautum.experiments.config import build_config, config_dict
 from lautum.experiments.record import run_record
-from lautum.experiments.source_model import SourceModelConfig, build_small_cnn, pretrain_source
+from lautum.experiments.source_model import build_small_cnn, pretrain_source
 from lautum.models import new_head
 from lautum.records import config_hash
-from lautum.sweep import RunSpec, run_sweep
+from lautum.sweep import RunSpec
 from lautum.train import TrainConfig, Trainer, evaluate
 
 __all__ = ["NAME", "Config", "PROFILES", "make_config", "specs", "run_one", "run"]
@@ -52,9 +56,11 @@ class Config:
     feature_dim: int = 64
     source_epochs: int = 2
     source_lr: float = 0.05
-    finetune_epochs: int = 30
+    source_batch_size: int = 64
+    finetune_steps: int = 60
     finetune_lr: float = 0.01
-    batch_size: int = 64
+    finetune_batch_size: int = 64
+    threads: int = 1
     device: str = "auto"
 
 
@@ -67,16 +73,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     # Paper-scale protocol for a GPU.
     "full": {"ks": (5, 10, 20, 50, 100), "seeds": tuple(range(10)), "n_source_train": None,
              "n_target_test": None, "width": 32, "feature_dim": 128, "source_epochs": 10,
-             "finetune_epochs": 100},
+             "finetune_steps": 500, "threads": 0},
 }
 
 
 def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides."""
     cfg = build_config(Config, profile, overrides, PROFILES)
-    unknown = set(cfg.methods) - set(METHODS)
-    if unknown:
-        raise ValueError(f"unknown method(s) {sorted(unknown)}; this experiment has {list(METHODS)}")
+    protocol.check_methods(cfg, METHODS)
     return cfg
 
 
@@ -89,8 +93,6 @@ def _hashed(cfg: Config) -> dict[str, Any]:
 
 
 def _shared_labels(cfg: Config) -> bool:
-    from lautum.data import get_domain
-
     return list(get_domain(cfg.source).classes) == list(get_domain(cfg.target).classes)
 
 
@@ -109,18 +111,10 @@ def specs(cfg: Config) -> list[RunSpec]:
 
 
 def _split(cfg: Config, k: int, seed: int, data_dir, device):
-    from lautum.data import make_transfer_split
-
     return make_transfer_split(cfg.source, cfg.target, k, seed=seed, root=data_dir, device=device,
                                image_size=cfg.image_size, channels=cfg.channels,
                                n_source_train=cfg.n_source_train, n_target_test=cfg.n_target_test,
                                n_unlabeled=0)
-
-
-def _source_config(cfg: Config, seed: int) -> SourceModelConfig:
-    return SourceModelConfig(source=cfg.source, n_source_train=cfg.n_source_train, image_size=cfg.image_size,
-                             channels=cfg.channels, width=cfg.width, feature_dim=cfg.feature_dim,
-                             epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=cfg.batch_size, seed=seed)
 
 
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
@@ -135,7 +129,7 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     split = _split(cfg, k, spec.seed, data_dir, device)
     metrics: dict[str, Any] = {}
     history = None
-    source_cfg = _source_config(cfg, spec.seed)
+    source_cfg = protocol.source_model_config(cfg, spec.seed)
     if spec.method == "target-only":
         model = build_small_cnn(source_cfg, len(split.target_classes)).to(device)
     else:
@@ -145,9 +139,10 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
         if not same_labels:
             new_head(model, len(split.target_classes), generator=torch.Generator().manual_seed(spec.seed))
     if spec.method != "source-only":
-        tc = TrainConfig(epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.finetune_lr,
-                         seed=spec.seed, device=str(device), progress=progress,
-                         eval_every=max(cfg.finetune_epochs // 5, 1))
+        # Whole epochs over the k·C labelled images, at least finetune_steps steps in all.
+        epochs = math.ceil(cfg.finetune_steps / math.ceil(len(split.target_labeled.y) / cfg.finetune_batch_size))
+        tc = TrainConfig(epochs=epochs, batch_size=cfg.finetune_batch_size, lr=cfg.finetune_lr,
+                         seed=spec.seed, device=str(device), progress=progress, eval_every=max(epochs // 5, 1))
         trainer = Trainer(model, tc)
         hist = trainer.fit({"target": (split.target_labeled.x, split.target_labeled.y)},
                            eval_sets={"target_test": (split.target_test.x, split.target_test.y)})
@@ -161,8 +156,6 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     return run_record(cfg, spec, metrics, history=history, started=t0, device=device)
 
 
-def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):
-    """Run the whole grid through :func:`lautum.sweep.run_sweep`; return the tidy table."""
-    result = run_sweep(specs(cfg), lambda s: run_one(cfg, s, data_dir, cache_dir, progress=False),
-                       results_dir, progress=progress)
-    return result.table()
+def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None, **kwargs):
+    """Run the whole grid (see :func:`lautum.experiments.protocol.run`); return the tidy table."""
+    return protocol.run(sys.modules[__name__], cfg, results_dir, data_dir, cache_dir, progress, **kwargs)
