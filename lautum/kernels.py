@@ -3,15 +3,21 @@
 torch picks its vectorised CPU kernels by the host's instruction set: on a CPU
 with AVX-512 it runs other kernels than on one with only AVX2, and their sums
 round differently. A record made on one machine then does not reproduce bit for
-bit on the other. Two switches fix the kernels, and **both** are needed (measured:
-either one alone leaves some ops on AVX-512):
+bit on the other. Three switches fix the kernels of the three libraries torch
+computes with on an x86 CPU:
 
 - ``ATEN_CPU_CAPABILITY=avx2`` — ATen's own kernels (elementwise ops, reductions);
-- ``ONEDNN_MAX_CPU_ISA=AVX2`` — oneDNN's (convolutions, some matrix products).
+- ``ONEDNN_MAX_CPU_ISA=AVX2`` — oneDNN's (convolutions);
+- ``MKL_CBWR=AVX2`` — MKL's (matrix products): its *conditional numerical
+  reproducibility* mode, which runs the same AVX2 code path on Intel and AMD CPUs
+  (without it MKL picks code paths by vendor: records made on an AMD EPYC with the
+  first two pins did not reproduce on an Intel Xeon with them, 0.9599 vs 0.9661 in
+  one accuracy).
 
-torch reads the first when it dispatches its first CPU op, oneDNN the second when
-it creates its first primitive; so they can be set after ``import torch`` as long
-as no op has run yet. ``import lautum`` sets them (unless they are already set),
+With only the first two set, a record made on an AVX2 AMD EPYC reproduced on an
+AVX-512 AMD EPYC (either pin alone did not). torch reads the first when it
+dispatches its first CPU op, oneDNN and MKL theirs at their first call; so they
+can be set after ``import torch`` as long as no op has run yet. ``import lautum`` sets them (unless they are already set),
 which covers the ``lautum`` command, the notebooks, the test suite and a plain
 Python session that imports ``lautum`` first.
 
@@ -45,7 +51,7 @@ __all__ = ["ENV", "MODES", "PIN_VARIABLES", "KernelPinWarning", "requested_mode"
 ENV = "LAUTUM_KERNELS"
 MODES = ("avx2", "native")
 #: The variables the AVX2 pin sets, with their values.
-PIN_VARIABLES = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+PIN_VARIABLES = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 # The variables this module set itself (so that switching to native can take them back).
 _set_here: set[str] = set()
@@ -140,15 +146,16 @@ def _capability() -> str | None:
 
 
 def in_effect() -> dict[str, Any]:
-    """What this process runs: torch's CPU capability, the oneDNN ISA limit and the mode.
+    """What this process runs: torch's CPU capability, oneDNN's ISA limit, MKL's code path and the mode.
 
     >>> sorted(in_effect())
-    ['cpu_capability', 'kernels', 'onednn_max_cpu_isa']
+    ['cpu_capability', 'kernels', 'mkl_cbwr', 'onednn_max_cpu_isa']
     """
     return {
         "kernels": os.environ.get(ENV, "avx2"),
         "cpu_capability": _capability(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
+        "mkl_cbwr": os.environ.get("MKL_CBWR", "native"),
     }
 
 
@@ -156,7 +163,7 @@ def exact_check_hint() -> str:
     """The environment that gives an exact check, as one would type it.
 
     >>> exact_check_hint()
-    'ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (and LAUTUM_KERNELS unset or avx2)'
+    'ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2 (and LAUTUM_KERNELS unset or avx2)'
     """
     pairs = " ".join(f"{k}={v}" for k, v in PIN_VARIABLES.items())
     return f"{pairs} (and {ENV} unset or avx2)"

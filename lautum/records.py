@@ -252,7 +252,7 @@ def environment_markdown(device: torch.device | str | None = None) -> str:
     rows = [("Python", prov["python"]), ("platform", prov["platform"]), ("torch", prov["torch"]),
             ("CUDA available", str(torch.cuda.is_available())),
             ("device used by `device=\"auto\"`", describe_device(dev)),
-            ("CPU kernels", f"{prov['cpu_capability']} (oneDNN limit {prov['onednn_max_cpu_isa']}, "
+            ("CPU kernels", f"{prov['cpu_capability']} (oneDNN limit {prov['onednn_max_cpu_isa']}, MKL_CBWR {prov['mkl_cbwr']}, "
                             f"LAUTUM_KERNELS={prov['kernels']})"),
             ("lautum", prov["lautum"]), ("git commit", prov["git_commit"] or "unknown"), ("date", prov["date"])]
     for pkg in ("torchvision", "numpy", "scipy", "jupyter-book", "myst-nb", "papermill", "nbval"):

@@ -3,7 +3,7 @@
 A run on the CPU is bit-identical when four things match the record: the torch
 version, the number of torch threads (the rerun always uses the recorded count),
 the CPU kernels torch dispatches (``cpu_capability``, pinned to AVX2 by default,
-see :mod:`lautum.kernels`) and oneDNN's ISA limit. Then every metric must be
+see :mod:`lautum.kernels`), oneDNN's ISA limit and MKL's code path. Then every metric must be
 equal, bit for bit (a diverged run's NaN equals NaN). When one of them differs —
 another torch, native kernels, a GPU — exactness cannot be expected: the metrics
 must agree within ``tolerance``, and the report says in one line what to set for
@@ -31,7 +31,7 @@ from lautum.records import code_hash, read_record, record_digest
 
 __all__ = ["verify_record", "VerifyResult", "exactness"]
 
-_EXACT_KEYS = ("torch", "cpu_capability", "onednn_max_cpu_isa")
+_EXACT_KEYS = ("torch", "cpu_capability", "onednn_max_cpu_isa", "mkl_cbwr")
 
 
 @dataclass
@@ -63,7 +63,8 @@ def exactness(recorded: dict[str, Any], here: dict[str, Any], device_here: torch
 
     ``here`` holds this process's ``torch`` version and :func:`lautum.kernels.in_effect`.
 
-    >>> rec = {"device": "cpu", "torch": "2.14.1", "cpu_capability": "AVX2", "onednn_max_cpu_isa": "AVX2"}
+    >>> rec = {"device": "cpu", "torch": "2.14.1", "cpu_capability": "AVX2", "onednn_max_cpu_isa": "AVX2",
+    ...        "mkl_cbwr": "AVX2"}
     >>> exactness(rec, dict(rec), torch.device("cpu"))
     (True, '')
     >>> exactness(rec, {**rec, "cpu_capability": "AVX512"}, torch.device("cpu"))[1]

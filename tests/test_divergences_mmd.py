@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from lautum.divergences import (
     MultipleKernelMMD,
+    ZeroBandwidthError,
     dan_bandwidths,
     gaussian_kernel,
     gaussian_mmd2,
@@ -119,7 +120,10 @@ def test_gradcheck_float64():
     x = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
     y = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
     for unbiased in (False, True):
-        assert torch.autograd.gradcheck(lambda a, b: mmd2(a, b, [0.7, 1.5], unbiased=unbiased), (x, y))
+        def fn(a, b, unbiased=unbiased):
+            return mmd2(a, b, [0.7, 1.5], unbiased=unbiased)
+
+        assert torch.autograd.gradcheck(fn, (x, y))
 
 
 def test_module_matches_function_and_uses_the_dan_family():
@@ -147,8 +151,33 @@ def test_errors_are_actionable():
         mmd2(torch.zeros(2, 2), torch.ones(2, 2), [1.0, 2.0], weights=[1.0])
     with pytest.raises(TypeError, match="dtype and device"):
         mmd2(torch.zeros(2, 2), torch.ones(2, 2, dtype=torch.float64))
-    with pytest.raises(ValueError, match="coincide"):
+    with pytest.raises(ZeroBandwidthError, match="coincide"):
         mmd2(torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+def test_zero_bandwidth_is_a_typed_value_error():
+    """The default bandwidths need a positive base distance; otherwise a typed, catchable error."""
+    assert issubclass(ZeroBandwidthError, ValueError)
+    x = torch.ones(4, 3)
+    # every path that sets bandwidths from the data: the family itself, mmd2's default, the module
+    for call in (lambda: dan_bandwidths(x, x), lambda: mmd2(x, x), lambda: MultipleKernelMMD()(x, x)):
+        with pytest.raises(ZeroBandwidthError, match="all points coincide"):
+            call()
+    # one degenerate problem in a batch is enough
+    batch = torch.stack([torch.randn(4, 3, dtype=torch.float64), torch.ones(4, 3, dtype=torch.float64)])
+    with pytest.raises(ZeroBandwidthError):
+        dan_bandwidths(batch, batch[:, :1])
+    # the median heuristic is 0 as soon as half the pairs coincide, though not all points do
+    z = torch.tensor([[0.0], [0.0], [0.0], [1.0]])
+    assert dan_bandwidths(z[:2], z[2:], heuristic="mean").gt(0).all()
+    with pytest.raises(ZeroBandwidthError, match="half"):
+        dan_bandwidths(z[:2], z[2:], heuristic="median")
+    # explicit bandwidths never need the heuristic
+    assert mmd2(x, x, 1.0).item() == 0.0
+    # other argument errors stay plain ValueErrors
+    with pytest.raises(ValueError) as err:
+        dan_bandwidths(x, x + 1, heuristic="mode")
+    assert not isinstance(err.value, ZeroBandwidthError)
 
 
 def test_batched_problems_match_one_by_one():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -13,9 +14,10 @@ import torch
 
 from lautum.cli import main
 from lautum.data import DataNotFoundError, LabeledImages
+from lautum.divergences import ZeroBandwidthError
 from lautum.experiments import get_experiment
 from lautum.experiments.config import ConfigError
-from lautum.records import load_records, read_record
+from lautum.records import config_hash, load_records, read_record
 from lautum.verify import verify_record
 
 lp = get_experiment("lautum-paper")
@@ -78,6 +80,115 @@ def test_grid_seed_restriction_and_validation():
         lp.make_config("quick", methods=("lautum", "dann"))
     with pytest.raises(ConfigError, match="ablation"):
         lp.make_config("quick", ablations=("sign=-1",))
+
+
+def _changed(value):
+    """A different value of the same type (for every type a Config field has)."""
+    if value is None:
+        return 7
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 2 + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if isinstance(value, tuple):
+        return (*value, value[0]) if value else (1,)
+    raise TypeError(f"no change rule for {value!r}")
+
+
+def _key(cfg, method, params=(), lam=0.1, seed=0):
+    return config_hash(lp._phase1_key(cfg, method, lam, lp._run_settings(cfg, dict(params)), seed))
+
+
+def test_every_config_field_is_placed_for_the_phase1_cache_key():
+    """A new Config field must be declared grid, phase-2 or run-level, or it enters the phase-1 key."""
+    names = [f.name for f in dataclasses.fields(lp.Config)]
+    groups = {"grid": set(lp.GRID_FIELDS), "phase2": set(lp.PHASE2_FIELDS), "run": set(lp.RUN_FIELDS)}
+    assert sum(map(len, groups.values())) == len(set().union(*groups.values())), "a field is in two groups"
+    assert set().union(*groups.values(), lp.PHASE1_ONLY_FOR) <= set(names), "a declared field does not exist"
+    assert set(lp.RUN_FIELDS) <= set(lp.ABLATION_KEYS) and not set(lp.PHASE1_ONLY_FOR) & set().union(*groups.values())
+    cfg = lp.make_config("quick")
+    keyed = set()
+    for method in lp.METHODS:
+        key = lp._phase1_key(cfg, method, 0.1, lp._run_settings(cfg, {}), 0)
+        keyed |= set(key["config"])
+        assert set(key["run"]) == set(lp.ABLATION_KEYS)
+    for name in names:
+        placed = [g for g, fields in groups.items() if name in fields] + (["key"] if name in keyed else [])
+        assert len(placed) == 1, f"Config.{name}: {placed or 'in no group and not in the phase-1 key'}"
+    # the run's configuration hash leaves out exactly the grid fields (the committed records' hash)
+    assert set(lp._hashed(cfg)) == set(names) - groups["grid"]
+    assert set(lp._LAM_FIELD.values()) <= groups["grid"]
+
+
+def test_phase1_key_changes_with_phase1_fields_only():
+    cfg = lp.make_config("quick")
+    for method in lp.METHODS:
+        kind = "supervised" if method in ("supervised", "temporal-ensembling") else method
+        base = _key(cfg, method)
+        for f in dataclasses.fields(lp.Config):
+            other = dataclasses.replace(cfg, **{f.name: _changed(getattr(cfg, f.name))})
+            phase1 = (f.name not in lp.GRID_FIELDS and f.name not in lp.PHASE2_FIELDS
+                      and lp.PHASE1_ONLY_FOR.get(f.name, kind) == kind)
+            assert (_key(other, method) != base) == phase1, (method, f.name)
+        # the run's settings: an ablation override changes the key, the config's overridden value does not
+        for params in ({"noise_scale": 10.0}, {"ridge": 0.0}, {"layer": "penultimate"}):
+            assert _key(cfg, method, params.items()) != base
+        assert (_key(dataclasses.replace(cfg, noise_scale=10.0), method)
+                == _key(cfg, method, {"noise_scale": 10.0}.items()))
+        # the monitors read the config's ridge, the regularizer the run's: both are in the key
+        assert (_key(dataclasses.replace(cfg, ridge=0.5), method, {"ridge": 0.0}.items())
+                != _key(cfg, method, {"ridge": 0.0}.items()))
+        assert _key(cfg, method, seed=1) != base
+        assert (_key(cfg, method, lam=0.2) != base) == (kind != "supervised")
+    # Temporal Ensembling's source phase is the supervised one (any λ); k is not in the key
+    assert _key(cfg, "temporal-ensembling", lam=3.0) == _key(cfg, "supervised", lam=None)
+    assert _key(dataclasses.replace(cfg, ks=(3,)), "lautum") == _key(cfg, "lautum")
+    assert len({_key(cfg, m) for m in lp.METHODS}) == 5
+
+
+def test_run_hash_is_that_of_the_committed_medium_records():
+    hashes = {p.stem.rsplit("-", 1)[1] for p in (REPO / "results" / "lautum-paper" / "medium").glob("*.json")}
+    if not hashes:
+        pytest.skip("no committed medium records")
+    assert hashes == {config_hash(lp._hashed(lp.make_config("medium")))}
+
+
+def test_penultimate_layer_needs_the_small_cnn():
+    assert lp.make_config("quick", ablations=("layer=penultimate",)).ablations == ("layer=penultimate",)
+    with pytest.raises(ConfigError, match="small_cnn"):
+        lp.make_config("quick", arch="resnet18", layer="penultimate")
+    with pytest.raises(ConfigError, match="small_cnn"):
+        lp.make_config("quick", arch="resnet18", ablations=("layer=penultimate",))
+
+
+def test_zero_bandwidth_in_the_source_phase_is_recorded_as_diverged(env, shared_data, monkeypatch):
+    """MK-MMD's ZeroBandwidthError marks the run diverged (NaN accuracy); any other ValueError propagates."""
+    raised = []
+
+    class Collapsed(torch.nn.Module):
+        def __init__(self, error):
+            super().__init__()
+            self.error = error
+
+        def forward(self, x, y):
+            raised.append(self.error)
+            raise self.error
+
+    small = {**TINY, "methods": ("mkmmd",), "seeds": (0,), "sweep_methods": (), "ablations": ()}
+    cfg = lp.make_config("quick", **small)
+    spec = next(s for s in lp.specs(cfg) if s.method == "mkmmd")
+    msg = "all points coincide, so the bandwidth heuristic gives 0; pass sigma explicitly."
+    monkeypatch.setattr(lp, "MKMMD", lambda num_kernels: Collapsed(ZeroBandwidthError(msg)))
+    rec = lp.run_one(cfg, spec, data_dir=shared_data)
+    m = rec["metrics"]
+    assert raised and m["phase1_diverged"] and m["diverged"] and m["phase1_error"] == msg
+    assert math.isnan(m["target_test_acc"]) and math.isnan(m["target_val_acc"])
+    monkeypatch.setenv("LAUTUM_CACHE", str(env / "other-cache"))
+    monkeypatch.setattr(lp, "MKMMD", lambda num_kernels: Collapsed(ValueError("something else coincide")))
+    with pytest.raises(ValueError, match="something else"):
+        lp.run_one(cfg, spec, data_dir=shared_data)
 
 
 def test_function_and_cli_give_identical_records_for_one_seed(tiny_run, shared_data, monkeypatch):
@@ -152,7 +263,8 @@ def test_full_profile_code_path_at_tiny_size(env):
                          n_source_train=128, n_source_test=64, n_unlabeled=96, n_target_test=64, n_val_per_class=2,
                          width=4, feature_dim=8, source_epochs=1, finetune_steps=2, te_pool=32,
                          max_positions=256, log_every=1, device="cpu", threads=1)
-    table = lp.run(cfg, results_dir=env / "full", progress=False)
+    # a committed profile: records from a dirty tree need allow_dirty (and are stamped so)
+    table = lp.run(cfg, results_dir=env / "full", progress=False, allow_dirty=True)
     assert set(table["method"]) == set(lp.METHODS)
     assert set(table["layer"].dropna()) == {"penultimate"}
     rec = read_record(next((env / "full").rglob("lautum-neg*layer=penultimate*.json")))

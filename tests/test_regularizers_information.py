@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -12,14 +13,18 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from lautum.bench_lautum import format_regularizer_benchmark, run_regularizer_benchmark
-from lautum.models import small_cnn
+from lautum.bench.regularizers import format_regularizer_benchmark, run_regularizer_benchmark
+from lautum.models import TransferNet, small_cnn
 from lautum.regularizers.alignment import MKMMD
 from lautum.regularizers.consistency import TemporalEnsembling, rampup_weight
 from lautum.regularizers.information import (
     LautumRegularizer,
     MutualInformationRegularizer,
+    PenultimateInputs,
+    channel_layer,
+    channel_surrogate_terms,
     first_layer_preactivations,
+    initial_noise_var,
     subsample_rows,
 )
 from lautum.train import Term, TrainConfig, Trainer
@@ -242,6 +247,122 @@ def test_lautum_dominates_mi_which_is_nonnegative(seed, log_scale, noise_var, n)
     mi = MutualInformationRegularizer(layer, noise_var=noise_var)(x).item()
     assert mi >= 0.0
     assert lautum >= mi - 1e-12 * max(1.0, abs(lautum))
+
+
+# -- channel probe: initial noise variance and the channel surrogate terms -----------------------
+def gaussian_channel_terms(cov_h: np.ndarray, noise_var: float, ridge: float) -> tuple[float, float, float]:
+    """(tr S, I, L) of the Gaussian channel Y = H + N from the eigenvalues of S (NumPy, float64)."""
+    k = cov_h.shape[0]
+    s = (cov_h + ridge * np.trace(cov_h) / k * np.eye(k)) / noise_var
+    lam = np.linalg.eigvalsh(s)
+    mi = 0.5 * np.log1p(lam).sum()
+    return float(lam.sum()), float(mi), float(lam.sum() - mi)
+
+
+def test_initial_noise_var_by_hand_on_a_one_by_one_conv():
+    # H = 2 * pixel values 0, 1, 2, 3 (one image, four positions): unbiased variance 4 * 5/3; bias ignored.
+    layer = nn.Conv2d(1, 1, 1, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.fill_(2.0)
+        layer.bias.fill_(7.0)
+    x = torch.arange(4.0, dtype=torch.float64).reshape(1, 1, 2, 2)
+    assert initial_noise_var(layer, x) == pytest.approx(20 / 3, rel=1e-15)
+    # with to_input: the map is applied first (here a doubling, so four times the variance)
+    assert initial_noise_var(layer, x, lambda t: 2 * t) == pytest.approx(80 / 3, rel=1e-15)
+
+
+def test_initial_noise_var_is_the_mean_eigenvalue_of_the_preactivation_covariance():
+    g = torch.Generator().manual_seed(3)
+    layer = _conv(stride=2, padding=1)
+    x = torch.randn(5, 2, 9, 9, generator=g, dtype=torch.float64)
+    h = naive_preactivations(layer, x).detach().numpy()  # every position, no subsampling
+    expected = np.linalg.eigvalsh(np.cov(h, rowvar=False)).mean()
+    assert initial_noise_var(layer, x) == pytest.approx(expected, rel=1e-12)
+    assert layer.weight.grad is None
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-3, 0.1])
+def test_channel_surrogate_terms_match_the_closed_form_gaussian_channel(ridge):
+    # Linear layer: H = X W^T, so Sigma_H = W Sigma_X W^T exactly for the sample covariance of X.
+    g = torch.Generator().manual_seed(4)
+    layer = nn.Linear(5, 3, dtype=torch.float64)
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64) @ torch.randn(5, 5, generator=g, dtype=torch.float64)
+    w = layer.weight.detach().numpy()
+    cov_h = w @ np.cov(x.numpy(), rowvar=False) @ w.T
+    t = channel_surrogate_terms(layer, x, noise_var=0.3, ridge=ridge)
+    tr, mi, lautum = gaussian_channel_terms(cov_h, 0.3, ridge)
+    assert t.trace_s.item() == pytest.approx(tr, rel=1e-10)
+    assert t.mutual_information.item() == pytest.approx(mi, rel=1e-10)
+    assert t.lautum.item() == pytest.approx(lautum, rel=1e-10)
+    assert t.logdet.item() == pytest.approx(2 * mi, rel=1e-10)
+    assert t.ridge.item() == pytest.approx(ridge * np.trace(cov_h) / 3, rel=1e-10, abs=0.0)
+    assert t.num_samples == 40
+    # no gradient: detached float64 values, nothing reaches the layer
+    assert not t.lautum.requires_grad and t.lautum.dtype == torch.float64 and layer.weight.grad is None
+
+
+def test_channel_surrogate_terms_converge_to_the_population_channel():
+    # x ~ N(0, Sigma_X): the population channel has S = W Sigma_X W^T / sigma^2 (no ridge).
+    g = torch.Generator().manual_seed(5)
+    a = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [-1.0, 0.3, 0.7]], dtype=torch.float64)
+    x = torch.randn(200_000, 3, generator=g, dtype=torch.float64) @ a.T
+    layer = nn.Linear(3, 2, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -1.0, 0.5], [0.2, 0.0, 1.0]]))
+    w = layer.weight.detach().numpy()
+    cov_h = w @ (a @ a.T).numpy() @ w.T
+    t = channel_surrogate_terms(layer, x, noise_var=2.0, ridge=0.0, max_positions=None)
+    tr, mi, lautum = gaussian_channel_terms(cov_h, 2.0, 0.0)
+    assert t.num_samples == 200_000
+    for got, want in ((t.trace_s, tr), (t.mutual_information, mi), (t.lautum, lautum)):
+        assert got.item() == pytest.approx(want, rel=2e-2)
+    # sigma_n^2 at "initialization" is the population mean eigenvalue of Sigma_H
+    assert initial_noise_var(layer, x) == pytest.approx(np.trace(cov_h) / 2, rel=2e-2)
+
+
+def test_channel_surrogate_terms_equal_the_regularizer_terms_and_subsample_like_it():
+    g = torch.Generator().manual_seed(6)
+    layer = _conv()
+    x = torch.randn(30, 2, 28, 28, generator=g, dtype=torch.float64)  # 30 * 26 * 26 = 20280 positions
+    t = channel_surrogate_terms(layer, x, noise_var=0.5, ridge=1e-3)
+    reg = LautumRegularizer(layer, noise_var=0.5, ridge=1e-3, max_positions=16384)
+    reg(x)
+    assert all(torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+               for a, b in zip(t, reg.last_terms, strict=True))
+    assert t.num_samples <= 16384
+    h = subsample_rows(naive_preactivations(layer, x).detach(), 16384, period=26 * 26)
+    tr, mi, lautum = gaussian_channel_terms(np.cov(h.numpy(), rowvar=False), 0.5, 1e-3)
+    assert (t.trace_s.item(), t.lautum.item()) == pytest.approx((tr, lautum), rel=1e-9)
+    # to_input is applied before the layer
+    assert channel_surrogate_terms(layer, x, 0.5, 1e-3, to_input=lambda v: v[:10]).num_samples == 10 * 26 * 26
+
+
+def test_penultimate_inputs_are_what_the_last_linear_reads():
+    g = torch.Generator().manual_seed(7)
+    torch.manual_seed(0)
+    net = small_cnn(10, width=4, feature_dim=8).to(torch.float64).eval()
+    x = torch.randn(3, 1, 28, 28, generator=g, dtype=torch.float64)
+    pen = PenultimateInputs(net)
+    assert pen.layer is net.features[-2] and pen(x).shape == (3, 4 * 2 * 4 * 4)
+    # Linear then ReLU on the trunk's output is the whole feature extractor
+    assert torch.equal(torch.relu(pen.layer(pen(x))), net.features(x))
+    layer, to_input = channel_layer(net, "penultimate")
+    assert layer is pen.layer and torch.equal(to_input(x), pen(x))
+    # its channel: rows are images, H = trunk(x) W^T
+    h, period = first_layer_preactivations(layer, to_input(x))
+    assert period == 1 and torch.allclose(h, pen(x) @ layer.weight.T)
+    first, identity = channel_layer(net)
+    assert first is net.first_layer() and identity(x) is x
+
+
+def test_channel_layer_rejects_networks_without_a_penultimate_linear():
+    convs = TransferNet(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten()), 2 * 26 * 26, 3)
+    with pytest.raises(ValueError, match="penultimate"):
+        PenultimateInputs(convs)
+    with pytest.raises(ValueError, match="penultimate"):
+        channel_layer(convs, "penultimate")
+    with pytest.raises(ValueError, match="first"):
+        channel_layer(convs, "last")
 
 
 # -- in the trainer ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ hold one concept each. POT is never imported here (it is the tests' reference).
 from .mmd import (
     DAN_EXPONENTS,
     MultipleKernelMMD,
+    ZeroBandwidthError,
     dan_bandwidths,
     gaussian_kernel,
     gaussian_mmd2,
@@ -18,6 +19,7 @@ from .sinkhorn import SinkhornConvergenceWarning, SinkhornLoss, SinkhornResult, 
 __all__ = [
     "DAN_EXPONENTS",
     "MultipleKernelMMD",
+    "ZeroBandwidthError",
     "dan_bandwidths",
     "gaussian_kernel",
     "gaussian_mmd2",

@@ -16,6 +16,7 @@ from ._utils import as_float_tensors
 
 __all__ = [
     "DAN_EXPONENTS",
+    "ZeroBandwidthError",
     "dan_bandwidths",
     "gaussian_kernel",
     "mmd2",
@@ -26,6 +27,18 @@ __all__ = [
 #: Bandwidth exponents of the DAN-style family: ``sigma_u**2 = 2**u * base`` for these ``u``
 #: (five kernels, as in the Transfer-Learning-Library's DAN example).
 DAN_EXPONENTS: tuple[int, ...] = (-3, -2, -1, 0, 1)
+
+
+class ZeroBandwidthError(ValueError):
+    """The bandwidth heuristic of :func:`dan_bandwidths` gave 0, so no Gaussian kernel can be set.
+
+    Raised when the base :math:`\\bar d^2` (mean or median squared distance between
+    distinct points of the pooled sample) is 0 for some problem: with ``"mean"`` that
+    is when all points coincide (e.g. features collapsed to one point), with
+    ``"median"`` when at least half the pairs coincide. Pass explicit bandwidths
+    (``sigma``) to avoid it. A :class:`ValueError`, so ``except ValueError`` still
+    catches it.
+    """
 
 
 def _as_samples(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -76,12 +89,22 @@ def dan_bandwidths(
     sigma : torch.Tensor, shape (..., len(exponents))
         Bandwidths :math:`\sigma_u` (not squared) for each problem, without gradient.
 
+    Raises
+    ------
+    ZeroBandwidthError
+        The base :math:`\bar d^2` is 0 for some problem (with ``"mean"``: all its
+        points coincide).
+
     Examples
     --------
     Two points at distance 2 have mean squared distance 4, so :math:`\sigma_0=2`:
 
     >>> dan_bandwidths([[0.0]], [[2.0]], exponents=(0, 2)).tolist()
     [2.0, 4.0]
+    >>> dan_bandwidths([[1.0], [1.0]], [[1.0]])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lautum.divergences.mmd.ZeroBandwidthError: all points coincide, so the bandwidth heuristic gives 0; ...
     """
     x, y = as_float_tensors(x, y, names=("x", "y"))
     x, y = _as_samples(x, "x"), _as_samples(y, "y")
@@ -101,9 +124,8 @@ def dan_bandwidths(
     else:
         raise ValueError(f"heuristic must be 'mean' or 'median', got {heuristic!r}.")
     if not bool((base > 0).all()):
-        raise ValueError(
-            "all points coincide, so the bandwidth heuristic gives 0; pass sigma explicitly."
-        )
+        what = "all points coincide" if heuristic == "mean" else "at least half of the pairs of points coincide"
+        raise ZeroBandwidthError(f"{what}, so the bandwidth heuristic gives 0; pass sigma explicitly.")
     exps = torch.as_tensor(list(exponents), dtype=z.dtype, device=z.device)
     return torch.sqrt(base[..., None] * 2.0**exps)
 

@@ -27,8 +27,10 @@ Protocol [RECONSTRUCTED] (one run = method × k × seed, optionally λ and an ab
    the first-layer pre-activation covariance on target inputs **at initialization**,
    then frozen (``lautum.md`` Sec. 7, decision 4). Source-phase models are cached
    (``<cache>/models/lautum-paper-phase1-<hash>.pt``) by everything that determines
-   them, so they are shared across ``k``. The pool is carved out with ``pool_k``
-   labeled images per class removed, so it does not depend on ``k``.
+   them (the :class:`Config` fields not in :data:`GRID_FIELDS` or :data:`PHASE2_FIELDS`,
+   method, λ, channel settings and seed), so they are shared across ``k``. The
+   pool is carved out with ``pool_k`` labeled images per class removed, so it does not
+   depend on ``k``.
 2. **Target phase.** A new head (label sets differ: digits → letters; the head is
    kept when they are equal) and fine-tuning of all layers on the ``k`` labeled
    target images per class. ``temporal-ensembling`` adds the Laine–Aila consistency
@@ -36,17 +38,21 @@ Protocol [RECONSTRUCTED] (one run = method × k × seed, optionally λ and an ab
    Gaussian ramp-up, λ playing the role of :math:`w_{\\max}`.
 3. **Metrics.** Target **test** accuracy (reported), target **validation** accuracy
    (``n_val_per_class`` per class, the only thing λ is ever chosen on), source test
-   accuracy, and the channel terms :math:`\\mathrm{tr}\\,S`, :math:`I`, :math:`L` on
-   held-out target inputs (the validation images, labels unused) after each phase.
+   accuracy, and the first layer's channel terms :math:`\\mathrm{tr}\\,S`, :math:`I`,
+   :math:`L` on held-out target inputs (the validation images, labels unused) after each
+   phase (:func:`~lautum.regularizers.information.channel_surrogate_terms`).
    The per-step history of both phases (every ``log_every`` steps) is in the record,
    including monitor terms ``monitor/L`` and ``monitor/I`` (weight 0, sign +1) that
-   track the bound's Lautum term for *every* method, regularized or not.
+   track the same channel terms for *every* method, regularized or not. They are a
+   *channel surrogate* of the Lautum term (the Lautum information of the fixed-weight
+   input→pre-activation channel with Gaussian noise), not the bound's term; the metric
+   names ``L`` and ``I`` are kept for the records' sake.
 
 Each method's λ is a fixed default (``lam_*`` fields) chosen on target validation
 accuracy from a small sweep; the grid holds that sweep (:data:`LAMBDA_BASE` times
 ``sweep_multipliers``, at ``sweep_k``) so the notebook shows accuracy vs λ, and the
 ``ablations`` (noise level, ridge, layer) run at the default λ. Runs go through
-:func:`lautum.sweep.run_sweep`: one JSON record per run, an interrupted sweep resumes.
+:func:`lautum.experiments.protocol.run`: one JSON record per run, an interrupted sweep resumes.
 
 The ``cifar-*`` profiles are the CIFAR-10 → CIFAR-100 (10 classes) setting: the
 first ten fine labels (``target_classes``, decision 14 of ``lautum.md``); its
@@ -56,9 +62,9 @@ available offline (``lautum data fetch cifar10 cifar100`` on a machine with inte
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,22 +73,33 @@ from typing import Any
 import torch
 from torch import nn
 
-from lautum.device import resolve_device, seed_everything
+from lautum.data import LabeledImages, make_transfer_split, resolve_cache_dir
+from lautum.device import resolve_device, seed_everything, torch_threads
+from lautum.divergences import ZeroBandwidthError
+from lautum.experiments import protocol
 from lautum.experiments.config import ConfigError, build_config, config_dict
 from lautum.experiments.record import run_record
 from lautum.models import new_head, resnet, small_cnn
 from lautum.records import atomic_write_bytes, cached_model_path, config_hash
-from lautum.sweep import RunSpec, run_sweep
+from lautum.regularizers.alignment import MKMMD
+from lautum.regularizers.consistency import TemporalEnsembling, rampup_weight
+from lautum.regularizers.information import (
+    LautumRegularizer,
+    MutualInformationRegularizer,
+    channel_layer,
+    channel_surrogate_terms,
+    initial_noise_var,
+)
+from lautum.sweep import RunSpec
 from lautum.train import DivergenceError, Term, TrainConfig, Trainer, evaluate
 
-__all__ = ["NAME", "METHODS", "BASELINES", "CLAIMS", "Config", "PROFILES", "CIFAR_PROFILES", "make_config",
+__all__ = ["NAME", "METHODS", "CLAIMS", "Config", "PROFILES", "CIFAR_PROFILES", "make_config",
            "specs", "run_one", "run", "default_lambda", "records_table", "main_table", "sweep_table",
            "ablation_table", "select_lambda", "summary_table", "paired_differences", "verdicts", "history_frame",
            "provenance_label"]
 
 NAME = "lautum-paper"
 METHODS = ("supervised", "lautum", "lautum-neg", "mi", "mkmmd", "temporal-ensembling")
-BASELINES = ("supervised", "temporal-ensembling", "mkmmd")
 CHANNEL_METHODS = ("lautum", "lautum-neg", "mi")
 # Run parameters an ablation may override (``key=value`` strings in ``Config.ablations``).
 ABLATION_KEYS = {"noise_scale": float, "ridge": float, "layer": str}
@@ -177,6 +194,24 @@ class Config:
     device: str = "auto"
 
 
+# Which Config fields determine what (a test checks that every field is placed):
+#: Fields that lay out the grid or say where it runs (which runs exist, the default λ of each method): not
+#: part of the configuration hash of a run, whose λ, k and ablation values come with its spec's params.
+GRID_FIELDS = ("profile", "device", "methods", "ks", "seeds", "seed", "lam_lautum", "lam_lautum_neg", "lam_mi",
+               "lam_mkmmd", "lam_te", "lambda_selection", "sweep_methods", "sweep_multipliers", "sweep_k",
+               "sweep_seeds", "ablations", "ablation_methods", "ablation_seeds")
+#: Fields only the target phase or the evaluation reads: the cached source-phase model does not depend on them.
+PHASE2_FIELDS = ("n_source_test", "n_target_test", "finetune_steps", "finetune_lr", "finetune_batch_size",
+                 "te_momentum", "te_input_noise", "te_ramp", "te_pool")
+#: Fields the source phase reads only through the run's channel settings (``_run_settings``: the config's
+#: value unless an ablation overrides it), so they enter its cache key there. ``ridge`` is not one: the
+#: regularizer reads the run's, the monitor terms the config's.
+RUN_FIELDS = ("noise_scale", "layer")
+#: Source-phase fields that only the named kind of source phase reads (left out of the other kinds' keys).
+PHASE1_ONLY_FOR = {"mmd_kernels": "mkmmd"}
+# Every other field determines the source phase (phase 1) and is hashed into its cache key (``_phase1_key``).
+
+
 PROFILES: dict[str, dict[str, Any]] = {
     # The notebook's live run on a 2-core CPU (a few minutes at most).
     "quick": {},
@@ -244,8 +279,10 @@ def make_config(profile: str = "quick", **overrides) -> Config:
         raise ConfigError(f"layer must be one of {LAYERS}, got {cfg.layer!r}")
     if cfg.arch not in ("small_cnn", "resnet18", "resnet34", "resnet50"):
         raise ConfigError(f"arch must be small_cnn or a torchvision ResNet name, got {cfg.arch!r}")
-    for item in cfg.ablations:
-        _parse_ablation(item)
+    layers = {cfg.layer} | {value for key, value in map(_parse_ablation, cfg.ablations) if key == "layer"}
+    if "penultimate" in layers and cfg.arch != "small_cnn":
+        raise ConfigError(f"layer='penultimate' needs arch='small_cnn' (features ending in Linear, ReLU), "
+                          f"got arch={cfg.arch!r}")
     return cfg
 
 
@@ -266,15 +303,10 @@ def default_lambda(cfg: Config, method: str) -> float | None:
 
 
 # -- the grid ---------------------------------------------------------------------------------------------------
-_GRID_KEYS = ("profile", "device", "methods", "ks", "seeds", "seed", "sweep_methods", "sweep_multipliers",
-              "sweep_k", "sweep_seeds", "ablations", "ablation_methods", "ablation_seeds", "lambda_selection",
-              *(_LAM_FIELD.values()))
-
-
 def _hashed(cfg: Config) -> dict[str, Any]:
     # What one run computes given its spec; λ, k and ablation values are in the spec's params.
     d = config_dict(cfg)
-    for key in _GRID_KEYS:
+    for key in GRID_FIELDS:
         d.pop(key)
     return d
 
@@ -328,8 +360,6 @@ def specs(cfg: Config) -> list[RunSpec]:
 # -- data -------------------------------------------------------------------------------------------------------
 def _restrict(images, keep: tuple[int, ...]):
     """Keep the images of classes ``keep`` and relabel them 0..len(keep)-1 (CIFAR-100 10-class subset)."""
-    from lautum.data import LabeledImages
-
     if not keep:
         return images
     mask = torch.zeros(len(images.classes), dtype=torch.bool)
@@ -343,8 +373,6 @@ def _restrict(images, keep: tuple[int, ...]):
 
 
 def _split(cfg: Config, k: int, seed: int, data_dir, device):
-    from lautum.data import make_transfer_split
-
     restricted = bool(cfg.target_classes)
     split = make_transfer_split(cfg.source, cfg.target, k, seed=seed, root=data_dir, device=device,
                                 image_size=cfg.image_size, channels=cfg.channels, n_source_train=cfg.n_source_train,
@@ -364,8 +392,6 @@ def _split(cfg: Config, k: int, seed: int, data_dir, device):
 
 
 def _subsample(images, n: int | None, seed: int, stream: int):
-    from lautum.data import LabeledImages
-
     if n is None or n >= len(images):
         return images
     g = torch.Generator().manual_seed(seed * 7919 + stream)
@@ -384,44 +410,9 @@ def _build_model(cfg: Config, num_classes: int, seed: int) -> nn.Module:
     return resnet(cfg.arch, num_classes, pretrained=False)
 
 
-class _PenultimateInputs:
-    """``x -> `` the input of the last Linear of a small CNN's features (the penultimate-layer ablation)."""
-
-    def __init__(self, model):
-        feats = model.features
-        if not isinstance(feats, nn.Sequential) or not isinstance(feats[-2], nn.Linear):
-            raise ConfigError("layer='penultimate' needs the small CNN (features ending in Linear, ReLU)")
-        self.trunk, self.layer = nn.Sequential(*list(feats)[:-2]), feats[-2]
-
-    def __call__(self, x):
-        return self.trunk(x)
-
-
-def _channel_setup(model, layer_name: str):
-    """(layer, input map) of the channel-form term: the first layer on images, or the penultimate Linear."""
-    if layer_name == "first":
-        return model.first_layer(), (lambda x: x)
-    pen = _PenultimateInputs(model)
-    return pen.layer, pen
-
-
-@torch.no_grad()
-def _init_noise_var(layer, to_input, x: torch.Tensor) -> float:
-    """Mean eigenvalue (= mean variance) of the pre-activation covariance on target inputs."""
-    from lautum.regularizers.information import first_layer_preactivations
-
-    h, _ = first_layer_preactivations(layer, to_input(x))
-    return float(h.to(torch.float64).var(dim=0).mean())
-
-
-def _channel_terms(layer, to_input, x, noise_var: float, ridge: float) -> dict[str, float]:
-    """tr S, I, L of the channel on held-out target inputs (no gradient)."""
-    from lautum.regularizers.information import LautumRegularizer
-
-    reg = LautumRegularizer(layer, noise_var=noise_var, ridge=ridge, max_positions=16384)
-    with torch.no_grad():
-        reg(to_input(x))
-    t = reg.last_terms
+def _channel_metrics(layer, x, noise_var: float, ridge: float) -> dict[str, float]:
+    """:func:`~lautum.regularizers.information.channel_surrogate_terms` under the records' metric names."""
+    t = channel_surrogate_terms(layer, x, noise_var, ridge)
     return {"trace_S": float(t.trace_s), "I": float(t.mutual_information), "L": float(t.lautum)}
 
 
@@ -436,37 +427,34 @@ def _compact(steps: list[dict], every: int) -> list[dict]:
 
 # -- phase 1 ----------------------------------------------------------------------------------------------------
 def _phase1_key(cfg: Config, method: str, lam: float | None, run: dict, seed: int) -> dict[str, Any]:
+    """Everything the source-phase model, history and metrics depend on (the cache key).
+
+    Every :class:`Config` field except :data:`GRID_FIELDS`, :data:`PHASE2_FIELDS` and :data:`RUN_FIELDS`
+    (and the fields of :data:`PHASE1_ONLY_FOR` for the other kinds of source phase), plus the kind of source
+    phase, λ (not for the supervised one, which Temporal Ensembling shares), the run's channel settings
+    (ablation overrides included) and the seed.
+    """
     kind = "supervised" if method in ("supervised", "temporal-ensembling") else method
-    key = {"v": 1, "kind": kind, "seed": seed, "source": cfg.source, "target": cfg.target,
-           "target_classes": list(cfg.target_classes), "image_size": cfg.image_size, "channels": cfg.channels,
-           "n_source_train": cfg.n_source_train, "n_unlabeled": cfg.n_unlabeled, "pool_k": cfg.pool_k,
-           "n_val_per_class": cfg.n_val_per_class, "arch": cfg.arch, "width": cfg.width,
-           "feature_dim": cfg.feature_dim, "epochs": cfg.source_epochs, "lr": cfg.source_lr,
-           "batch_size": cfg.batch_size, "unlabeled_batch_size": cfg.unlabeled_batch_size,
-           "threads": cfg.threads, "max_positions": cfg.max_positions, "log_every": cfg.log_every,
-           "noise_scale": run["noise_scale"], "ridge": run["ridge"], "layer": run["layer"]}
+    skip = {*GRID_FIELDS, *PHASE2_FIELDS, *RUN_FIELDS}
+    fields = {name: value for name, value in config_dict(cfg).items()
+              if name not in skip and PHASE1_ONLY_FOR.get(name, kind) == kind}
+    key = {"v": 2, "kind": kind, "seed": seed, "config": fields, "run": dict(run)}
     if kind != "supervised":
         key["lam"] = lam
-    if kind == "mkmmd":
-        key["mmd_kernels"] = cfg.mmd_kernels
     return key
 
 
 def _phase1(cfg: Config, method: str, lam, run: dict, seed: int, split, device, cache_dir, progress):
     """Source-phase model (cached), its compact history and metrics."""
-    from lautum.data import resolve_cache_dir
-    from lautum.regularizers.alignment import MKMMD
-    from lautum.regularizers.information import LautumRegularizer, MutualInformationRegularizer
-
     key = _phase1_key(cfg, method, lam, run, seed)
     path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "lautum-paper-phase1", key)
     model = _build_model(cfg, len(split.source_classes), seed).to(device)
-    mon_layer, mon_input = _channel_setup(model, "first")
-    layer, to_input = _channel_setup(model, run["layer"])
+    mon_layer, mon_input = channel_layer(model, "first")
+    layer, to_input = channel_layer(model, run["layer"])
     # sigma_n^2 at initialization, then frozen (decision 4): the monitor always uses the first layer's.
     x_ref = split.target_unlabeled.x[:256]
-    mon_noise = _init_noise_var(mon_layer, mon_input, x_ref)
-    noise_var = run["noise_scale"] * _init_noise_var(layer, to_input, x_ref)
+    mon_noise = initial_noise_var(mon_layer, x_ref, mon_input)
+    noise_var = run["noise_scale"] * initial_noise_var(layer, x_ref, to_input)
     if path.exists():
         state = torch.load(path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -494,11 +482,9 @@ def _phase1(cfg: Config, method: str, lam, run: dict, seed: int, split, device, 
         hist = Trainer(model, tc, terms).fit({"source": (split.source_train.x, split.source_train.y)},
                                              unlabeled=split.target_unlabeled.x)
         steps = hist.steps
-    except (DivergenceError, ValueError) as err:
+    except (DivergenceError, ZeroBandwidthError) as err:
         # A loss term became NaN/inf, or the features collapsed to one point so that MK-MMD's
         # bandwidth heuristic is 0: the run is recorded as diverged (NaN accuracy), not dropped.
-        if isinstance(err, ValueError) and "coincide" not in str(err):
-            raise
         metrics["phase1_diverged"] = True
         metrics["phase1_error"] = str(err)
         steps = []
@@ -512,18 +498,6 @@ def _phase1(cfg: Config, method: str, lam, run: dict, seed: int, split, device, 
 
 
 # -- one run ----------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _threads(n: int):
-    old = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n > 0:
-            torch.set_num_threads(old)
-
-
 def _run_settings(cfg: Config, params: dict) -> dict[str, Any]:
     run = {"noise_scale": cfg.noise_scale, "ridge": cfg.ridge, "layer": cfg.layer}
     run.update({k: v for k, v in params.items() if k in ABLATION_KEYS})
@@ -532,13 +506,11 @@ def _run_settings(cfg: Config, params: dict) -> dict[str, Any]:
 
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
     """Run one spec (source phase, target phase, evaluation) and return its record (not written)."""
-    with _threads(cfg.threads):
+    with torch_threads(cfg.threads):
         return _run_one(cfg, spec, data_dir, cache_dir, progress)
 
 
 def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[str, Any]:
-    from lautum.regularizers.consistency import TemporalEnsembling, rampup_weight
-
     t0 = time.perf_counter()
     if spec.method not in METHODS:
         raise ValueError(f"unknown method {spec.method!r}; this experiment has {list(METHODS)}")
@@ -554,7 +526,7 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     mon_layer = model.first_layer()
     x_held = pool_split.target_val.x  # held-out target inputs (labels unused)
     metrics["source_test_acc"] = evaluate(model, pool_split.source_test.x, pool_split.source_test.y)["acc"]
-    for name, v in _channel_terms(mon_layer, lambda x: x, x_held, mon_noise, cfg.ridge).items():
+    for name, v in _channel_metrics(mon_layer, x_held, mon_noise, cfg.ridge).items():
         metrics[f"phase1_{name}"] = v
     shared = pool_split.source_classes == pool_split.target_classes
     if shared:
@@ -595,7 +567,7 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     metrics["target_test_loss"] = final["loss"] if not metrics["diverged"] else float("nan")
     val = evaluate(model, pool_split.target_val.x, pool_split.target_val.y)
     metrics["target_val_acc"] = val["acc"] if not metrics["diverged"] else float("nan")
-    for name, v in _channel_terms(model.first_layer(), lambda x: x, x_held, mon_noise, cfg.ridge).items():
+    for name, v in _channel_metrics(model.first_layer(), x_held, mon_noise, cfg.ridge).items():
         metrics[f"phase2_{name}"] = v
     metrics["monitor_noise_var"] = mon_noise
     metrics["finetune_steps"] = epochs * spe
@@ -606,11 +578,9 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     return run_record(cfg, spec, metrics, history={"phase1": hist1, "phase2": hist2}, started=t0, device=device)
 
 
-def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):
-    """Run the whole grid through :func:`lautum.sweep.run_sweep`; return the tidy table (one row per run)."""
-    result = run_sweep(specs(cfg), lambda s: run_one(cfg, s, data_dir, cache_dir, progress=False),
-                       results_dir, progress=progress)
-    return result.table()
+def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None, **kwargs):
+    """Run the whole grid (:func:`lautum.experiments.protocol.run`: ``stale``, ``allow_dirty``); return the table."""
+    return protocol.run(sys.modules[__name__], cfg, results_dir, data_dir, cache_dir, progress, **kwargs)
 
 
 # -- tables for the notebooks (pure functions of the records) ---------------------------------------------------

@@ -4,7 +4,9 @@
 One concept per file:
 
 - :mod:`~lautum.regularizers.information` — the Lautum and mutual-information
-  regularizers of Jakubovitz et al. (channel form at the first layer);
+  regularizers of Jakubovitz et al. (channel form at the first layer), and the
+  channel probe that measures their channel surrogate on a network
+  (:func:`channel_surrogate_terms`, :func:`initial_noise_var`, :func:`channel_layer`);
 - :mod:`~lautum.regularizers.alignment` — MK-MMD between source and target features (DAN);
 - :mod:`~lautum.regularizers.consistency` — Temporal Ensembling (Laine & Aila);
 - :mod:`~lautum.regularizers.starting_point` — the starting-point family of Li et
@@ -20,7 +22,15 @@ They plug into the trainer as terms, e.g.
 from .alignment import MKMMD, mkmmd_exponents
 from .consistency import TemporalEnsembling, rampup_weight
 from .fisher import FISHER_KINDS, estimate_fisher
-from .information import ChannelTerms, LautumRegularizer, MutualInformationRegularizer
+from .information import (
+    ChannelTerms,
+    LautumRegularizer,
+    MutualInformationRegularizer,
+    PenultimateInputs,
+    channel_layer,
+    channel_surrogate_terms,
+    initial_noise_var,
+)
 from .quadratic import (
     early_stopping_alpha,
     gd_quadratic_iterate,
@@ -46,6 +56,10 @@ __all__ = [
     "LautumRegularizer",
     "MutualInformationRegularizer",
     "ChannelTerms",
+    "channel_surrogate_terms",
+    "initial_noise_var",
+    "channel_layer",
+    "PenultimateInputs",
     "MKMMD",
     "mkmmd_exponents",
     "TemporalEnsembling",

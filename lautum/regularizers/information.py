@@ -45,6 +45,15 @@ independent samples; the noise is white with variance :math:`\sigma_n^2` (a free
 scale: ``lautum.md`` Sec. 7 suggests the mean eigenvalue of :math:`\hat\Sigma_H` at
 initialization, then frozen). For a Gaussian channel :math:`L\ge I\ge0`.
 
+**Channel probe.** The experiments also *measure* these channel terms on held-out
+target inputs, for every method, regularized or not: :func:`channel_layer` picks the
+probed layer (the first layer, or the penultimate Linear of the small CNN through
+:class:`PenultimateInputs`), :func:`initial_noise_var` sets :math:`\sigma_n^2` at
+initialization (then frozen), and :func:`channel_surrogate_terms` returns
+:math:`\mathrm{tr}\,S`, :math:`I` and :math:`L` without gradient. What they report is
+a *channel surrogate* of the Lautum term (the Lautum information of the fixed-weight
+input→pre-activation channel with Gaussian noise), not the term of the transfer bound.
+
 Cost: one first-layer forward on the target batch, an :math:`N\times k` covariance in
 float64 and a :math:`k\times k` Cholesky factor (:func:`lautum.channel.channel_information`),
 :math:`O(Nk^2+k^3)`; ``max_positions`` bounds :math:`N`.
@@ -64,6 +73,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -78,11 +88,15 @@ __all__ = [
     "subsample_rows",
     "LautumRegularizer",
     "MutualInformationRegularizer",
+    "PenultimateInputs",
+    "channel_layer",
+    "initial_noise_var",
+    "channel_surrogate_terms",
 ]
 
 
 class ChannelTerms(NamedTuple):
-    """The bound's terms at the last call (detached float64 scalars, plus the sample count).
+    """The channel's terms at the last call (detached float64 scalars, plus the sample count).
 
     ``lautum = trace_s - logdet / 2`` and ``mutual_information = logdet / 2``, both
     *before* the sign is applied; ``ridge`` is the absolute :math:`\\varepsilon` used.
@@ -385,3 +399,211 @@ class MutualInformationRegularizer(_ChannelRegularizer):
     """
 
     _quantity = "mutual_information"
+
+
+# -- channel probe: measuring the channel terms of a network (no gradient) ------------------------------------
+class PenultimateInputs:
+    r"""``x ->`` the input of the last Linear of a small CNN's features (the penultimate-layer probe).
+
+    For :class:`~lautum.models.SmallCNN` features ``(..., Flatten, Linear, ReLU)``,
+    ``PenultimateInputs(model)(x)`` runs every module before that ``Linear`` (the
+    *trunk*) and returns its input, so that the channel terms of ``self.layer`` can be
+    computed with :func:`first_layer_preactivations` as for a first layer:
+    :math:`H = \mathrm{trunk}(x)\,W^\top`, one row per image.
+
+    Parameters
+    ----------
+    model : TransferNet
+        A network whose ``features`` is an ``nn.Sequential`` ending in ``Linear, ReLU``
+        (:func:`lautum.models.small_cnn`). The trunk shares its modules (no copy).
+
+    Attributes
+    ----------
+    trunk : nn.Sequential
+        ``features[:-2]``; it runs in the model's current mode, so in training mode its
+        BatchNorm layers use batch statistics and update their running averages.
+    layer : nn.Linear
+        ``features[-2]``, the probed layer.
+
+    Raises
+    ------
+    ValueError
+        ``model.features`` is not a Sequential ending in ``Linear, ReLU`` (e.g. a ResNet).
+
+    Shapes
+    ------
+    ``__call__(x)``: ``x`` of shape (B, C, H, W) -> (B, ``layer.in_features``).
+
+    Examples
+    --------
+    >>> from lautum.models import small_cnn
+    >>> net = small_cnn(10, width=4, feature_dim=8)
+    >>> pen = PenultimateInputs(net)
+    >>> pen.layer is net.features[-2], tuple(pen(torch.zeros(3, 1, 28, 28)).shape)
+    (True, (3, 128))
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        feats = getattr(model, "features", None)
+        if not isinstance(feats, nn.Sequential) or len(feats) < 2 or not isinstance(feats[-2], nn.Linear):
+            raise ValueError("layer='penultimate' needs the small CNN (features ending in Linear, ReLU)")
+        self.trunk, self.layer = nn.Sequential(*list(feats)[:-2]), feats[-2]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.trunk(x)
+
+
+def channel_layer(model: nn.Module, which: str = "first") -> tuple[nn.Module, Callable[[Tensor], Tensor]]:
+    """The layer a channel term reads and the map from images to that layer's inputs.
+
+    Parameters
+    ----------
+    model : TransferNet
+    which : {"first", "penultimate"}, default "first"
+        ``"first"``: ``model.first_layer()`` on the images themselves (identity map);
+        ``"penultimate"``: the last Linear of the small CNN's features, on the output of
+        the layers before it (:class:`PenultimateInputs`).
+
+    Returns
+    -------
+    layer : nn.Conv2d or nn.Linear
+        Held by reference (the model's own module).
+    to_input : callable
+        ``x -> `` the layer's input for images ``x``.
+
+    Examples
+    --------
+    >>> from lautum.models import small_cnn
+    >>> net = small_cnn(10, width=4, feature_dim=8)
+    >>> layer, to_input = channel_layer(net)
+    >>> layer is net.first_layer(), to_input(torch.ones(1)).item()
+    (True, 1.0)
+    >>> channel_layer(net, "penultimate")[0] is net.features[-2]
+    True
+    """
+    if which == "first":
+        return model.first_layer(), (lambda x: x)
+    if which == "penultimate":
+        pen = PenultimateInputs(model)
+        return pen.layer, pen
+    raise ValueError(f"which must be 'first' or 'penultimate', got {which!r}")
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+@torch.no_grad()
+def initial_noise_var(layer: nn.Module, x: Tensor, to_input: Callable[[Tensor], Tensor] | None = None) -> float:
+    r"""Channel noise variance :math:`\sigma_n^2` set from the pre-activations (call it at initialization).
+
+    The mean eigenvalue of the centered pre-activation covariance, i.e. the mean
+    variance of its columns,
+
+    .. math::
+
+        \sigma_n^2 = \frac{\mathrm{tr}\,\hat\Sigma_H}{k} = \frac1k\sum_{j=1}^k
+        \frac1{N-1}\sum_{i=1}^N (H_{ij}-\bar H_j)^2,
+
+    where :math:`H\in\mathbb R^{N\times k}` are the pre-activations of ``layer``
+    (without bias, :func:`first_layer_preactivations`, every row kept) on
+    ``to_input(x)``. ``lautum.md`` Sec. 7, decision 4: computed on target inputs at
+    initialization, then frozen, so that the SNR :math:`S` of the regularizers and of
+    :func:`channel_surrogate_terms` starts with mean eigenvalue :math:`1+\rho` whatever
+    the scale of the layer's initialization (the experiments may multiply it by a
+    ``noise_scale``).
+
+    Parameters
+    ----------
+    layer : nn.Conv2d or nn.Linear
+    x : Tensor
+        Images (or whatever ``to_input`` takes); shape (B, C, H, W) for a Conv2d layer
+        with ``to_input=None``.
+    to_input : callable, optional
+        Map from ``x`` to the layer's input (:func:`channel_layer`); default identity.
+        Runs under ``torch.no_grad()``, in the model's current mode.
+
+    Returns
+    -------
+    float
+        :math:`\sigma_n^2`, computed in float64 (0 when the pre-activations are constant).
+
+    Examples
+    --------
+    Identity weights and the four points :math:`\pm e_1, \pm e_2`: each column of
+    :math:`H` has variance :math:`2/3`.
+
+    >>> layer = nn.Linear(2, 2, bias=False, dtype=torch.float64)
+    >>> _ = nn.init.eye_(layer.weight)
+    >>> x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> round(initial_noise_var(layer, x), 12)
+    0.666666666667
+    """
+    h, _ = first_layer_preactivations(layer, (to_input or _identity)(x))
+    return float(h.to(torch.float64).var(dim=0).mean())
+
+
+def channel_surrogate_terms(layer: nn.Module, x: Tensor, noise_var: float, ridge: float = 1e-3, *,
+                            to_input: Callable[[Tensor], Tensor] | None = None,
+                            max_positions: int | None = 16384) -> ChannelTerms:
+    r"""Channel surrogate of the Lautum term of a fixed layer: :math:`\mathrm{tr}\,S`, :math:`I`, :math:`L`.
+
+    The layer's weights are held fixed and the input→pre-activation map
+    :math:`Y = H + N`, :math:`N\sim\mathcal N(0,\sigma_n^2 I_k)`, is treated as a
+    Gaussian channel whose input covariance is the batch covariance of :math:`H`
+    (pre-activations of ``layer`` on ``to_input(x)``, without bias). With
+
+    .. math::
+
+        S=\frac{\hat\Sigma_H+\varepsilon I_k}{\sigma_n^2},\quad
+        \varepsilon=\rho\,\frac{\mathrm{tr}\,\hat\Sigma_H}{k},\qquad
+        I=\tfrac12\log\det(I_k+S),\qquad
+        L=\mathrm{tr}\,S-\tfrac12\log\det(I_k+S),
+
+    it returns the terms of :class:`LautumRegularizer` (unsigned), evaluated under
+    ``torch.no_grad()``. This is a **surrogate**: the Lautum information of that
+    fixed-weight channel with Gaussian noise, used to *monitor* a network (before and
+    after training, for every method); it is **not** the algorithm-dependent term of
+    the transfer bound (chapter 3), which is a Lautum information between the
+    weights and the data and is not computed here.
+
+    Parameters
+    ----------
+    layer : nn.Conv2d or nn.Linear
+    x : Tensor
+        Held-out target inputs (labels unused); shape as for ``to_input``, or as
+        :func:`first_layer_preactivations` needs with ``to_input=None``.
+    noise_var : float
+        :math:`\sigma_n^2>0`, usually :func:`initial_noise_var` at initialization.
+    ridge : float, default 1e-3
+        Relative ridge :math:`\rho\ge0` (see :class:`LautumRegularizer`).
+    to_input : callable, optional
+        Map from ``x`` to the layer's input (:func:`channel_layer`); default identity.
+    max_positions : int or None, default 16384
+        At most this many rows of :math:`H` (deterministic stride, :func:`subsample_rows`).
+
+    Returns
+    -------
+    ChannelTerms
+        Detached float64 scalars: ``trace_s`` (:math:`\mathrm{tr}\,S`),
+        ``mutual_information`` (:math:`I`), ``lautum`` (:math:`L`), ``logdet``, the
+        absolute ``ridge`` :math:`\varepsilon`, and ``num_samples`` (:math:`N`).
+
+    Examples
+    --------
+    As in :class:`LautumRegularizer`'s example, :math:`\sigma_n^2=\frac23` and no ridge
+    give :math:`S=I_2`: :math:`\mathrm{tr}\,S=2`, :math:`I=\log 2`, :math:`L=2-\log 2`.
+
+    >>> layer = nn.Linear(2, 2, bias=False, dtype=torch.float64)
+    >>> _ = nn.init.eye_(layer.weight)
+    >>> x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> t = channel_surrogate_terms(layer, x, noise_var=initial_noise_var(layer, x), ridge=0.0)
+    >>> round(t.trace_s.item(), 10), round(t.mutual_information.item(), 10), round(t.lautum.item(), 10)
+    (2.0, 0.6931471806, 1.3068528194)
+    >>> round(2 - math.log(2), 10), t.num_samples
+    (1.3068528194, 4)
+    """
+    reg = LautumRegularizer(layer, noise_var=noise_var, ridge=ridge, max_positions=max_positions)
+    with torch.no_grad():
+        reg((to_input or _identity)(x))
+    return reg.last_terms
