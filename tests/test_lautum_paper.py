@@ -271,15 +271,6 @@ def test_full_profile_code_path_at_tiny_size(env):
     assert rec["config"]["target"] == "notmnist" and rec["metrics"]["n_target_labeled"] == 10 * cfg.sweep_k
 
 
-COMMITTED = sorted((REPO / "results" / "lautum-paper" / "medium").glob("lautum_k=5_*_seed=0-*.json"))
-
-
-@pytest.mark.parametrize("path", COMMITTED[:1], ids=lambda p: p.name)
-def test_a_committed_medium_record_reproduces(path, env, shared_data):
-    """`lautum verify` on one committed medium record (about 10 s; runs after the notMNIST test above,
-    so the decoded notMNIST arrays are already in memory)."""
-    result = verify_record(path, data_dir=shared_data)
-    assert result.reproduced, result.report()
 
 
 def test_cifar_profile_fails_with_the_fetch_command(env, shared_data):

@@ -184,7 +184,7 @@ class Config:
     feature_dim: int = 64
     source_epochs: int = 1
     source_lr: float = 0.05
-    batch_size: int = 64
+    source_batch_size: int = 64
     unlabeled_batch_size: int = 64
     finetune_steps: int = 30
     finetune_lr: float = 0.01
@@ -215,6 +215,9 @@ PHASE1_ONLY_FOR = {"mmd_kernels": "mkmmd"}
 PROFILES: dict[str, dict[str, Any]] = {
     # The notebook's live run on a 2-core CPU (a few minutes at most).
     "quick": {},
+    # The preliminary λ sweep in the quick setting that chose the quick profile's lam_* defaults (about 4 min).
+    "lambda-selection": {"ks": (20,), "methods": ("supervised",), "sweep_methods": METHODS[1:],
+                         "sweep_multipliers": (0.01, 0.1, 1.0, 10.0), "sweep_seeds": (0, 1, 2)},
     # At most an hour on a 2-core CPU alone (aim ~35 min): 5 seeds, more data, λ sweep and ablations.
     "medium": {"ks": (5, 10, 20), "seeds": (0, 1, 2, 3, 4, 5), "n_source_train": 6000, "n_unlabeled": 4000,
                "n_target_test": None, "source_epochs": 1, "finetune_steps": 60, "te_pool": 2000,
@@ -249,7 +252,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                    "image_size": 32, "channels": 3, "arch": "resnet18", "ks": (10, 50, 100), "seeds": (0, 1, 2, 3, 4),
                    "pool_k": 100, "n_source_train": None, "n_source_test": None, "n_unlabeled": None,
                    "n_target_test": None, "n_val_per_class": 50, "source_epochs": 30, "source_lr": 0.05,
-                   "batch_size": 128, "unlabeled_batch_size": 128, "finetune_steps": 500, "te_pool": None,
+                   "source_batch_size": 128, "unlabeled_batch_size": 128, "finetune_steps": 500, "te_pool": None,
                    "sweep_methods": METHODS[1:], "sweep_multipliers": (0.01, 0.1, 1.0, 10.0),
                    "sweep_k": 10, "sweep_seeds": (0, 1, 2), "log_every": 50, "threads": 0},
 }
@@ -474,7 +477,7 @@ def _phase1(cfg: Config, method: str, lam, run: dict, seed: int, split, device, 
     elif kind == "mkmmd":
         terms.append(Term("mkmmd", MKMMD(num_kernels=cfg.mmd_kernels),
                           inputs=lambda c: (c.features["source"], c.features_unlabeled), weight=lam))
-    tc = TrainConfig(epochs=cfg.source_epochs, batch_size=cfg.batch_size,
+    tc = TrainConfig(epochs=cfg.source_epochs, batch_size=cfg.source_batch_size,
                      unlabeled_batch_size=cfg.unlabeled_batch_size, lr=cfg.source_lr, seed=seed,
                      device=str(device), progress=progress)
     metrics: dict[str, Any] = {"phase1_diverged": False}
