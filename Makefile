@@ -19,7 +19,7 @@ export PATH := $(BIN):$(PATH)
 export LAUTUM_CACHE ?= $(abspath _build/cache)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help setup data unit execute book book-strict test bench clean _build/environment.md
+.PHONY: help setup data lint unit execute book book-strict test bench clean _build/environment.md
 
 help:
 	@echo "make book   set up, fetch missing data, execute every notebook (quick profile), build _build/html"
@@ -40,6 +40,9 @@ setup: $(STAMP)
 
 data: setup
 	$(BIN)/lautum data fetch $(QUICK_DATA)
+
+lint: setup
+	$(BIN)/ruff check lautum tests conftest.py
 
 unit: setup
 	$(PYTEST) lautum tests
@@ -64,7 +67,7 @@ book-strict: execute
 	$(BIN)/lautum env --output _build/environment.md
 	$(BIN)/jupyter-book build . -n -W --keep-going
 
-test: unit book-strict
+test: lint unit book-strict
 
 bench: setup
 	$(BIN)/lautum bench

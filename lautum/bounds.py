@@ -285,7 +285,8 @@ def xu_raginsky(mi: Number, n: Number, sigma: Number) -> XuRaginskyBound:
 
     Examples
     --------
-    Row 1 of the Bernoulli Gibbs table (theory.md, Sec. 2.8(d)):
+    Row 1 of the Bernoulli Gibbs table (the book's chapter ``notebooks/02-generalization-bounds.ipynb``,
+    "Toy model 1: a Bernoulli Gibbs classifier"):
 
     >>> print(f"{xu_raginsky(0.114705, 10, 0.5).bound.item():.5f}")
     0.07573
@@ -399,7 +400,7 @@ def bu_zou_veeravalli_cgf(
     Examples
     --------
     Gaussian mean estimation, :math:`n=10`, :math:`d=\\sigma=1`
-    (theory.md, Sec. 2.8(a)): :math:`s^2=1.1`,
+    (chapter ``notebooks/02-generalization-bounds.ipynb``, "Toy model 2"): :math:`s^2=1.1`,
     :math:`\\psi(\\lambda)=-\\tfrac12\\log(1-2\\lambda s^2)-\\lambda s^2`.
 
     >>> s2 = 1.1
@@ -635,7 +636,8 @@ def wu_transfer_bound(
 
     Examples
     --------
-    theory.md, Sec. 3.5 (:math:`I=0.0465452`, :math:`D(\\mu\\|\\mu')=0.1163493`), loss in [0, 1]:
+    The jointly Gaussian model of the book's chapter ``notebooks/03-transfer-bounds.ipynb`` at its reference point
+    (:math:`I=0.0465452`, :math:`D(\\mu\\|\\mu')=0.1163493`), loss in [0, 1]:
 
     >>> print(f"{wu_transfer_bound(0.0465452, 0.1163493, 0.5).bound.item():.6f}")
     0.285390
@@ -689,7 +691,8 @@ def lautum_transfer_bound(
 
     Examples
     --------
-    theory.md, Sec. 3.5: :math:`D(\\mu'\\|\\mu)=0.1626784`, :math:`L_t=0.0846743`:
+    The jointly Gaussian model of the book's chapter ``notebooks/03-transfer-bounds.ipynb`` at its reference point:
+    :math:`D(\\mu'\\|\\mu)=0.1626784`, :math:`L_t=0.0846743`:
 
     >>> print(f"{lautum_transfer_bound(0.1626784, 0.0846743, 0.5).bound.item():.6f}")
     0.351676

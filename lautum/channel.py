@@ -1,6 +1,7 @@
 """The Gaussian-channel ("channel form") Lautum and mutual-information regularizers.
 
-The experiments' regularizer (lautum.md, Sec. 4, candidate form 1, [RECONSTRUCTED]):
+The experiments' regularizer ([RECONSTRUCTED]; the book's chapter ``notebooks/03-transfer-bounds.ipynb``,
+"From bound to regularizer"):
 take the first-layer pre-activations :math:`H\\in\\mathbb R^{N\\times k}` of a network on
 an unlabeled **target** batch (every convolution position a sample, no bias), their
 centered covariance :math:`\\hat\\Sigma_H` (:math:`=W\\hat\\Sigma_tW^\\top` on patches), and
@@ -17,9 +18,9 @@ the Lautum and mutual information of that channel (Palomar & Verdu 2008). Both g
 with every eigenvalue of :math:`S`; the Lautum term with slope in :math:`[\\tfrac12,1)`
 (an energy, close to weight decay along the target's high-variance directions), the MI
 term with slope :math:`\\tfrac1{2(1+\\lambda)}` (it saturates). Which sign the paper
-uses is unknown (lautum.md, Sec. 4.1); these functions return the quantities and the
-regularizer modules take the sign as an explicit argument (default :math:`+1`,
-minimize).
+uses is unknown (chapter ``notebooks/03-transfer-bounds.ipynb``, "The sign question"); these
+functions return the quantities and the regularizer modules take the sign as an explicit
+argument (default :math:`+1`, minimize).
 
 Everything is computed in float64 with a Cholesky factor of :math:`I+S` (always
 positive definite, so no ridge is *needed*) and returned in the input's dtype, with
@@ -83,7 +84,7 @@ def channel_information_from_covariance(
 
     Examples
     --------
-    theory.md, Sec. 1.4: :math:`H\\Sigma_XH^\\top` for
+    The book's chapter ``notebooks/01-lautum-information.ipynb``, "The Gaussian channel": :math:`H\\Sigma_XH^\\top` for
     :math:`H=\\begin{pmatrix}1&.5&0\\\\0&1&-1\\end{pmatrix}`, :math:`\\Sigma_X=\\mathrm{diag}(1,2,.5)`:
 
     >>> cov = torch.tensor([[1.5, 1.0], [1.0, 2.5]], dtype=torch.float64)

@@ -116,8 +116,8 @@ def summarize(table, by: Sequence[str], metric: str, level: float = 0.95):
     for key, group in table.groupby(by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         r = mean_ci(group[metric].tolist(), level)
-        rows.append({**dict(zip(by, key)), "mean": r.mean, "ci": r.half_width, "low": r.low, "high": r.high,
-                     "std": r.std, "n": r.n})
+        rows.append({**dict(zip(by, key, strict=True)), "mean": r.mean, "ci": r.half_width, "low": r.low,
+                     "high": r.high, "std": r.std, "n": r.n})
     return pd.DataFrame(rows, columns=by + ["mean", "ci", "low", "high", "std", "n"])
 
 
@@ -162,6 +162,6 @@ def paired_difference(table, a: str, b: str, *, metric: str, column: str = "meth
         if len(common) == 0:
             continue
         r = mean_ci((xa.loc[common] - xb.loc[common]).tolist(), level)
-        rows.append({**dict(zip(by, key)), "a": a, "b": b, "mean": r.mean, "ci": r.half_width, "low": r.low,
-                     "high": r.high, "n": r.n})
+        rows.append({**dict(zip(by, key, strict=True)), "a": a, "b": b, "mean": r.mean, "ci": r.half_width,
+                     "low": r.low, "high": r.high, "n": r.n})
     return pd.DataFrame(rows, columns=by + ["a", "b", "mean", "ci", "low", "high", "n"])

@@ -6,7 +6,8 @@ bound of :mod:`lautum.bounds` needs, so that a chapter can plot the truth agains
 the bound and assert the inequality. Each also has a cheap Monte Carlo estimate of
 its gap, to cross-check the closed form.
 
-Models (theory.md, Sec. 2.8 and 3.5-3.6, in the project's reference notes):
+Models (derived in the book's chapters ``notebooks/02-generalization-bounds.ipynb`` and
+``notebooks/03-transfer-bounds.ipynb``):
 
 * :class:`GaussianMeanEstimation`: :math:`W=a\\bar Z+\\sqrt v\\,\\xi` with Gaussian
   data and squared loss; :math:`a=1,v=0` is ERM, :math:`v>0` a noisy mean, and
@@ -100,7 +101,8 @@ def gaussian_kl(mean0, cov0, mean1, cov1) -> Tensor:
 
     Examples
     --------
-    theory.md, Sec. 3.5: :math:`D(\\mathcal N(0,1)\\|\\mathcal N(0.5,1.44))`:
+    The source and target of the book's chapter ``notebooks/03-transfer-bounds.ipynb``:
+    :math:`D(\\mathcal N(0,1)\\|\\mathcal N(0.5,1.44))`:
 
     >>> m0, c0 = torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64)
     >>> m1, c1 = torch.full((1,), 0.5, dtype=torch.float64), 1.44 * torch.eye(1, dtype=torch.float64)
@@ -151,8 +153,9 @@ def gaussian_target_lautum(cov_w, cov_wx, cov_x, target_mean_shift, target_cov) 
         +\\mathrm{tr}(\\Sigma_{W|X}^{-1}\\Sigma_W)+\\mathrm{tr}(\\Sigma_{W|X}^{-1}AMA^\\top)\\Big].
 
     With :math:`M=\\Sigma_X` it is :math:`L(W;X)`. This cross form is this project's
-    reading of "Lautum between the weights and the target data" (lautum.md, Sec. 3.4,
-    [RECONSTRUCTED]); it needs :math:`\\Sigma_X^{-1}` (a :math:`d_x\\times d_x` solve).
+    reading of "Lautum between the weights and the target data" ([RECONSTRUCTED]; chapter
+    ``notebooks/03-transfer-bounds.ipynb``, "The weights–target-data Gaussian model"); it needs
+    :math:`\\Sigma_X^{-1}` (a :math:`d_x\\times d_x` solve).
 
     Parameters
     ----------
@@ -166,7 +169,8 @@ def gaussian_target_lautum(cov_w, cov_wx, cov_x, target_mean_shift, target_cov) 
 
     Examples
     --------
-    theory.md, Sec. 3.5: :math:`\\mathrm{Var}W=0.45`, :math:`\\mathrm{Cov}(W,Z_1)=0.2`,
+    The reference point of the book's chapter ``notebooks/03-transfer-bounds.ipynb``: :math:`\\mathrm{Var}W=0.45`,
+    :math:`\\mathrm{Cov}(W,Z_1)=0.2`,
     source :math:`\\mathcal N(0,1)`, target :math:`\\mathcal N(0.5,1.44)`:
 
     >>> f = lambda v: torch.tensor([[v]], dtype=torch.float64)
@@ -193,8 +197,8 @@ def gaussian_target_mutual_information(cov_w, cov_wx, cov_x, target_mean_shift, 
         =\\tfrac12\\Big[\\log\\tfrac{\\det\\Sigma_W}{\\det\\Sigma_{W|X}}-d_w
         +\\mathrm{tr}(\\Sigma_W^{-1}\\Sigma_{W|X})+\\mathrm{tr}(\\Sigma_W^{-1}AMA^\\top)\\Big],
 
-    notation as in :func:`gaussian_target_lautum` ([RECONSTRUCTED] cross form,
-    lautum.md Sec. 3.4); :math:`I(W;X)` when :math:`M=\\Sigma_X`.
+    notation as in :func:`gaussian_target_lautum` ([RECONSTRUCTED] cross form, chapter
+    ``notebooks/03-transfer-bounds.ipynb``); :math:`I(W;X)` when :math:`M=\\Sigma_X`.
 
     Examples
     --------
@@ -230,7 +234,8 @@ class GaussianMeanEstimation:
         \\mathsf{snr}=\\frac{a^2\\sigma^2}{nv}.
 
     ERM (:math:`a=1`, :math:`v=0`) has :math:`I(W;S)=L(W;S)=\\infty` yet finite
-    per-sample terms :math:`I(W;Z_i)=\\frac d2\\log\\frac n{n-1}` (theory.md, Sec. 2.8(a)-(c)).
+    per-sample terms :math:`I(W;Z_i)=\\frac d2\\log\\frac n{n-1}` (the book's chapter
+    ``notebooks/02-generalization-bounds.ipynb``, "Toy model 2: Gaussian mean estimation").
 
     Parameters
     ----------
@@ -280,7 +285,7 @@ class GaussianMeanEstimation:
         """Gibbs posterior :math:`\\propto\\mathcal N(0,\\sigma_0^2I)(w)\\,e^{-\\gamma L_S(w)}`.
 
         It is :math:`W=a\\bar Z+\\sqrt v\\,\\xi` with :math:`v=(\\sigma_0^{-2}+2\\gamma)^{-1}`,
-        :math:`a=2\\gamma v` (theory.md, Sec. 2.8(c)).
+        :math:`a=2\\gamma v` (chapter ``notebooks/02-generalization-bounds.ipynb``, "The Gaussian Gibbs algorithm").
 
         Examples
         --------
@@ -410,7 +415,7 @@ class GaussianMeanEstimation:
 # --------------------------------------------------------------------------- Bernoulli Gibbs
 @dataclass(frozen=True)
 class BernoulliGibbs:
-    """One-bit Gibbs classifier on Bernoulli labels (theory.md, Sec. 2.8(d)).
+    """One-bit Gibbs classifier on Bernoulli labels (book chapter ``notebooks/02-generalization-bounds.ipynb``).
 
     :math:`Z_i\\sim\\mathrm{Bern}(\\theta)`, hypotheses :math:`w\\in\\{0,1\\}` (predict the
     constant label :math:`w`), 0-1 loss :math:`\\ell(w,z)=\\mathbf 1[w\\ne z]`, uniform
@@ -579,7 +584,8 @@ class GaussianTransfer:
         D(P_{WZ_i}\\|P_W\\otimes\\mu')=I(W;Z_i)+D(\\mu\\|\\mu'),\\qquad
         D(P_W\\otimes\\mu'\\|P_{WZ_i})=D(\\mu'\\|\\mu)+L_t(W;Z_i)
 
-    can be checked with :func:`gaussian_kl` on the 2-D laws (theory.md, Sec. 3.3 and 3.5).
+    can be checked with :func:`gaussian_kl` on the 2-D laws (chapter ``notebooks/03-transfer-bounds.ipynb``,
+    "A jointly Gaussian weights–data model").
 
     Examples
     --------
@@ -728,7 +734,7 @@ class GaussianTransfer:
 
 @dataclass(frozen=True)
 class GaussianGibbsTransfer:
-    """Gibbs posterior trained on source and target samples (theory.md, Sec. 3.6).
+    """Gibbs posterior trained on source and target samples (book chapter ``notebooks/03-transfer-bounds.ipynb``).
 
     Source :math:`\\mathcal N(m_s,\\sigma^2)` (:math:`n_s` samples), target
     :math:`\\mathcal N(m_t,\\sigma^2)` (:math:`n_t` samples), squared loss, prior

@@ -20,7 +20,7 @@ def gaussian_pair(n, rho=0.5):
 
 
 def test_exact_conditional_gives_mi_plus_lautum():
-    """With q = p(y|x), CLUB = I + L (theory.md §4.3): 1/3 nats at rho = 0.5."""
+    """With q = p(y|x), CLUB = I + L (chapter "Measuring discrepancy", lautum.estimators): 1/3 nats at rho = 0.5."""
     rho, n = 0.5, 200_000
     x, y = gaussian_pair(n, rho)
     mu, logvar = rho * x, torch.full_like(x, math.log(1 - rho**2))
@@ -45,8 +45,39 @@ def test_all_pairs_matches_the_quadratic_definition():
     pos = gaussian_log_likelihood(y, mu, logvar).mean()
     neg = torch.stack([gaussian_log_likelihood(y, mu[i].expand(7, 2), logvar[i].expand(7, 2)).mean() for i in range(7)]).mean()
     assert club_upper_bound(y, mu, logvar).item() == pytest.approx((pos - neg).item(), abs=1e-12)
+    # pairs="shuffle": the product term pairs x_i with y_perm(i), perm drawn from the generator
+    perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
+    shuffled = (pos - gaussian_log_likelihood(y[perm], mu, logvar).mean()).item()
     g = torch.Generator().manual_seed(0)
-    assert torch.isfinite(club_upper_bound(y, mu, logvar, pairs="shuffle", generator=g))
+    assert club_upper_bound(y, mu, logvar, pairs="shuffle", generator=g).item() == pytest.approx(shuffled, abs=1e-12)
+
+
+def test_shuffled_pairs_estimate_mi_plus_lautum_on_gaussians():
+    """CLUBSample (pairs="shuffle") with q = p(y|x) on a bivariate Gaussian of correlation rho.
+
+    Its product term pairs x_i with an independent y_perm(i), so its expectation is the
+    all-pairs one: I + L = rho^2 / (1 - rho^2) (1/3 nats at rho = 0.5), not
+    I = -log(1 - rho^2) / 2 (0.144 nats): an upper bound of I whose slack is L. The Monte
+    Carlo standard error is measured from repeated seeded draws (data and permutation).
+    """
+    rho, n, draws = 0.5, 10_000, 30
+    g = torch.Generator().manual_seed(0)
+    estimates = []
+    for _ in range(draws):
+        x = torch.randn(n, 1, generator=g, dtype=F64)
+        y = rho * x + math.sqrt(1 - rho**2) * torch.randn(n, 1, generator=g, dtype=F64)
+        mu, logvar = rho * x, torch.full_like(x, math.log(1 - rho**2))
+        estimates.append(club_upper_bound(y, mu, logvar, pairs="shuffle", generator=g).item())
+    est = torch.tensor(estimates, dtype=F64)
+    mean, se = est.mean().item(), est.std().item() / math.sqrt(draws)
+    mi = -0.5 * math.log(1 - rho**2)
+    cov = torch.tensor([[1, rho], [rho, 1]], dtype=F64)
+    assert gaussian_mutual_information(cov, 1).item() == pytest.approx(mi, abs=1e-12)
+    truth = (gaussian_mutual_information(cov, 1) + gaussian_lautum_information(cov, 1)).item()
+    assert truth == pytest.approx(rho**2 / (1 - rho**2), abs=1e-12)
+    assert 0 < se < 0.01  # a real spread, small enough to tell I + L from I
+    assert abs(mean - truth) < 5 * se
+    assert mean - 5 * se > mi  # above the true MI, by the Lautum information
 
 
 def test_fitted_club_upper_bounds_the_true_mi():

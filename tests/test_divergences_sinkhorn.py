@@ -284,7 +284,7 @@ def test_errors_are_actionable():
 
 
 def test_benchmark_smoke():
-    from lautum.bench_sinkhorn import format_sinkhorn_benchmark, run_sinkhorn_benchmark
+    from lautum.bench.sinkhorn import format_sinkhorn_benchmark, run_sinkhorn_benchmark
 
     res = run_sinkhorn_benchmark(device="cpu", batch=4, n=8, repeats=1, n_fd=1)
     assert set(res["times"]) >= {"ours_forward", "pot_loop_forward", "pot_batch_forward", "ours_backward"}

@@ -66,7 +66,7 @@ def test_cnn_fisher_matches_a_per_sample_per_class_loop():
         logp = torch.log_softmax(net(x[i:i + 1]), dim=1)[0]
         for k in range(3):
             grads = torch.autograd.grad(logp[k], list(params.values()), retain_graph=True)
-            for n, g in zip(params, grads):
+            for n, g in zip(params, grads, strict=True):
                 brute[n] += logp[k].exp().detach() * g**2 / len(x)
     assert set(fisher) == set(params)
     for n in params:

@@ -524,7 +524,7 @@ def test_batched_equals_loop():
     batched = info.lautum_chain_rule(pxyz)
     for k in range(4):
         single = info.lautum_chain_rule(pxyz[k])
-        for a, b in zip(batched, single):
+        for a, b in zip(batched, single, strict=True):
             torch.testing.assert_close(a[k], b, rtol=1e-13, atol=1e-15)
     px = pxy.sum(-1)
     w = pxy / px.unsqueeze(-1)

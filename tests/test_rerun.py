@@ -42,7 +42,17 @@ def test_invalid_values_are_rejected(tmp_path, values, match):
 
 def test_accepted_values(tmp_path):
     path = _notebook(tmp_path)
-    validate_parameters(path, {"lr": 1, "data_dir": "/data", "profile": "full", "seed": 3})
+    values = {"lr": 1, "data_dir": "/data", "profile": "full", "seed": 3, "fast": False}
+    out = validate_parameters(path, dict(values))
+    # Returned as given, never cast: an int for a float default stays an int, and a
+    # default of None (data_dir) accepts a string.
+    assert out == values
+    assert {k: type(v) for k, v in out.items()} == {
+        "lr": int, "data_dir": str, "profile": str, "seed": int, "fast": bool}
+    # None is accepted for any parameter, a float for a float default, and nothing at all.
+    assert validate_parameters(path, {"lr": 0.5, "seed": None}) == {"lr": 0.5, "seed": None}
+    assert type(validate_parameters(path, {"lr": 0.5})["lr"]) is float
+    assert validate_parameters(path, {}) == {}
 
 
 @pytest.mark.parametrize("args", [["-p", "no_such_param", "1"], ["-p", "seed", "abc"]])

@@ -27,7 +27,7 @@ from lautum.data.files import FileSet, check_file
 from lautum.data.images import LabeledImages, to_unit_float
 from lautum.data.root import RootChoice, explain_data_root, resolve_cache_dir
 
-__all__ = ["load_domain", "load_raw", "RawImages", "select_fileset", "clear_memory_cache"]
+__all__ = ["load_domain", "load_raw", "RawImages", "select_fileset"]
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,6 @@ def load_raw(
         ]
         raise DataNotFoundError(domain, choice, problems, split) from exc
     return raw, fs.name, choice.path
-
-
-def clear_memory_cache() -> None:
-    """Forget the decoded splits kept in memory (e.g. after replacing files)."""
-    _read_raw.cache_clear()
 
 
 @functools.lru_cache(maxsize=16)

@@ -37,7 +37,7 @@ def as_float_tensors(*values: Any, names: tuple[str, ...]) -> tuple[torch.Tensor
     else:
         dtype, device = ref.dtype, ref.device
     out = []
-    for v, name in zip(values, names):
+    for v, name in zip(values, names, strict=True):
         if isinstance(v, torch.Tensor):
             if v.is_floating_point() and (v.dtype != dtype or v.device != device):
                 raise TypeError(

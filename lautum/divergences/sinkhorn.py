@@ -4,7 +4,7 @@ Why our own and not POT's: POT's batched solver (``ot.batch.solve_batch``) gives
 gradients with respect to the cost only, and a Python loop over ``ot.sinkhorn2`` solves
 one problem at a time. JTLN's loss needs the gradient with respect to a marginal (the
 source head's prediction), for a minibatch of problems at once. POT stays the
-reference in the tests and in :mod:`lautum.bench_sinkhorn`.
+reference in the tests and in :mod:`lautum.bench.sinkhorn`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ r"""Temporal Ensembling (Laine & Aila, ICLR 2017), a semi-supervised baseline of
 Each unlabeled sample :math:`i` keeps an exponential moving average :math:`Z_i` of the
 network's past softmax outputs; the consistency loss pulls the current output
 towards the bias-corrected average. Official settings [VERIFIED: s-laine/tempens,
-``config.py`` and ``train.py``, per ``lautum.md`` Sec. 5]: :math:`\alpha=0.6`, weight
+``config.py`` and ``train.py``]: :math:`\alpha=0.6`, weight
 ramped up over the first 80 epochs as :math:`w_{\max}e^{-5(1-t/80)^2}`,
 :math:`w_{\max}=30` scaled by #labeled / #train.
 

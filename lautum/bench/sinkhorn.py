@@ -6,7 +6,8 @@ Three solvers on the same ``batch`` problems of size ``n x n`` in float64:
 * ``pot_loop``: a Python loop over ``ot.sinkhorn2`` (one problem at a time, torch backend);
 * ``pot_batch``: ``ot.batch.solve_batch`` (batched log-domain, gradient to the cost only).
 
-Each is timed without and with the backward pass (best of ``repeats``). The
+Each is timed without and with the backward pass: one untimed warm-up call of
+every timed path at the full size, then the median of ``repeats`` calls. The
 backward of ``ours`` is the envelope gradient of the regularised value (the default);
 ``ours_unrolled`` back-propagates through the iterations (``grad="autodiff"``) and is
 what ``ot.sinkhorn2``'s own gradient (also unrolled) is compared with. POT is imported
@@ -15,13 +16,13 @@ here and in the tests only, never by :mod:`lautum.divergences`.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
-from .device import describe_device, resolve_device
-from .divergences import sinkhorn
+from lautum.bench.timing import time_call
+from lautum.device import describe_device, resolve_device
+from lautum.divergences import sinkhorn
 
 __all__ = ["make_ot_problems", "run_sinkhorn_benchmark", "format_sinkhorn_benchmark"]
 
@@ -56,19 +57,6 @@ def make_ot_problems(
     return a.to(dev, dtype), b.to(dev, dtype), cost.to(dev, dtype)
 
 
-def _best_time(fn, repeats: int, device: torch.device) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(max(1, repeats)):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def _centre(g: torch.Tensor) -> torch.Tensor:
     return g - g.mean(-1, keepdim=True)
 
@@ -99,7 +87,8 @@ def run_sinkhorn_benchmark(
     tol : float, default 1e-9
         Stopping threshold of every solver (marginal error in the 2-norm).
     repeats : int, default 3
-        Timings are the best of ``repeats`` runs.
+        Timings are the median of ``repeats`` runs, each path after one untimed
+        warm-up run at the same size (:func:`lautum.bench.timing.time_call`).
     seed : int, default 0
     n_fd : int, default 4
         Problems whose envelope gradients are checked by central finite differences
@@ -170,20 +159,20 @@ def _run(ot, device, batch, n, eps, tol, repeats, seed, n_fd, fd_step, max_iter)
         res.value.sum().backward()
         return res, M.grad
 
-    # warm-up (thread pools, CUDA context, lazy imports) of every path on one problem
-    sinkhorn(a[:1], b[:1], C[:1], eps, grad="detach", **kw)
-    ot.sinkhorn2(a[0], b[0], C[0], eps, stopThr=tol, numItermax=max_iter)
-    ot.batch.solve_batch(C[:1], eps, a[:1], b[:1], reg_type="entropy", tol=tol, max_iter=max_iter, grad="detach")
+    # Every path gets one untimed warm-up call at the full size (thread pools, the autograd
+    # engine, CUDA context and allocator, lazy imports), then the median of `repeats` calls.
     times: dict[str, float] = {}
-    times["ours_forward"], r_ours = _best_time(ours_fwd, repeats, dev)
-    times["ours_backward"], (r_env, ga_env, gb_env, gC_env) = _best_time(ours_bwd, repeats, dev)
-    times["ours_unrolled_backward"], (r_unr, ga_unr, gb_unr, gC_unr) = _best_time(
-        lambda: ours_bwd("autodiff"), repeats, dev
-    )
-    times["pot_loop_forward"], v_loop = _best_time(pot_loop_fwd, repeats, dev)
-    times["pot_loop_backward"], (_, ga_pl, gb_pl, gC_pl) = _best_time(pot_loop_bwd, repeats, dev)
-    times["pot_batch_forward"], r_pb = _best_time(pot_batch_fwd, repeats, dev)
-    times["pot_batch_backward"], (_, gC_pb) = _best_time(pot_batch_bwd, repeats, dev)
+
+    def timed(fn):
+        return time_call(fn, dev, warmup=1, repeats=repeats)
+
+    times["ours_forward"], r_ours = timed(ours_fwd)
+    times["ours_backward"], (r_env, ga_env, gb_env, gC_env) = timed(ours_bwd)
+    times["ours_unrolled_backward"], (r_unr, ga_unr, gb_unr, gC_unr) = timed(lambda: ours_bwd("autodiff"))
+    times["pot_loop_forward"], v_loop = timed(pot_loop_fwd)
+    times["pot_loop_backward"], (_, ga_pl, gb_pl, gC_pl) = timed(pot_loop_bwd)
+    times["pot_batch_forward"], r_pb = timed(pot_batch_fwd)
+    times["pot_batch_backward"], (_, gC_pb) = timed(pot_batch_bwd)
 
     def mx(x, y):
         return float((x - y).abs().max())
@@ -240,6 +229,7 @@ def _run(ot, device, batch, n, eps, tol, repeats, seed, n_fd, fd_step, max_iter)
             "eps": eps,
             "tol": tol,
             "repeats": repeats,
+            "statistic": "median after one warm-up call",
             "dtype": "float64",
             "torch": torch.__version__,
             "pot": ot.__version__,
@@ -258,7 +248,7 @@ def format_sinkhorn_benchmark(result: dict[str, Any]) -> str:
     lines = [
         f"Sinkhorn benchmark: B={cfg['batch']} problems of {cfg['n']}x{cfg['n']}, "
         f"eps={cfg['eps']}, tol={cfg['tol']:g}, {cfg['dtype']}, {cfg['device_name']} "
-        f"(best of {cfg['repeats']}; torch {cfg['torch']}, POT {cfg['pot']})",
+        f"(median of {cfg['repeats']} after a warm-up; torch {cfg['torch']}, POT {cfg['pot']})",
         "",
         f"{'solver':<38}{'forward (s)':>12}{'fwd+bwd (s)':>13}{'ours faster by':>16}",
         f"{'lautum sinkhorn (envelope gradient)':<38}{t['ours_forward']:>12.4f}{t['ours_backward']:>13.4f}{'':>16}",

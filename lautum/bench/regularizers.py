@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from lautum.bench import time_steps
+from lautum.bench.timing import time_steps
 from lautum.device import describe_device, resolve_device, seed_everything
 from lautum.models import small_cnn
 from lautum.regularizers.alignment import MKMMD
@@ -49,7 +49,7 @@ def run_regularizer_benchmark(device: str = "auto", batch_size: int = 64, unlabe
         Labeled and unlabeled images per step (28x28 grey, as MNIST).
     steps, repeats : int, default 10 and 5
         ``repeats`` round-robin rounds; in each, every method's mean time over
-        ``steps`` steps is taken with :func:`lautum.bench.time_steps` (after one
+        ``steps`` steps is taken with :func:`lautum.bench.timing.time_steps` (after one
         warm-up step). The median over rounds is reported.
     warmup : int, default 3
         Untimed steps of every method before the first round.

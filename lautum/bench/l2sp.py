@@ -1,7 +1,7 @@
 """``lautum bench l2sp``: the cost of each starting-point penalty, as a ratio to the plain step.
 
 The paper says L2-SP costs under 1% more FLOPs than fine-tuning. Here the plain
-SGD step of :func:`lautum.bench.plain_step_benchmark` (forward, cross-entropy,
+SGD step of :func:`lautum.bench.plain_step.plain_step_benchmark` (forward, cross-entropy,
 backward, update of the small CNN) is timed against the same step plus each
 penalty of :mod:`lautum.regularizers` (forward and backward of the penalty
 included). Timings of the variants are interleaved over several rounds (the order
@@ -17,7 +17,7 @@ import statistics
 import torch
 from torch.nn import functional as F
 
-from lautum.bench import time_steps
+from lautum.bench.timing import time_steps
 from lautum.device import describe_device, resolve_device, seed_everything
 from lautum.models import small_cnn
 
@@ -77,7 +77,7 @@ def run_l2sp_benchmark(device: str = "auto", batch_size: int = 64, image_size: i
     plain = statistics.median(times["plain"])
     regs = {}
     for name in REGULARIZERS:
-        ratios = [t / p for t, p in zip(times[name], times["plain"])]
+        ratios = [t / p for t, p in zip(times[name], times["plain"], strict=True)]
         regs[name] = {"seconds_per_step": statistics.median(times[name]), "ratio": statistics.median(ratios),
                       "ratios": ratios}
     return {"benchmark": "l2sp", "device": describe_device(dev), "batch_size": batch_size,
