@@ -81,7 +81,7 @@ def config_hash(config: Any, length: int = 12) -> str:
 # Modules that never compute a run (presentation, CLI, benchmarks, checking): editing them
 # does not make earlier records stale.
 _NOT_RUN_CODE = ("lautum/cli.py", "lautum/notebook.py", "lautum/chapter.py", "lautum/analysis.py", "lautum/verify.py",
-                 "lautum/bench/")
+                 "lautum/bench/", "lautum/reports/")
 # What decides a run's numbers besides its configuration: the package and its pins.
 _RUN_AFFECTING = ("lautum", "pyproject.toml", "requirements")
 

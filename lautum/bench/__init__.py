@@ -9,13 +9,15 @@ warm-up calls, then the median of several timings):
 - ``regularizers`` (:mod:`lautum.bench.regularizers`): Lautum, MI, MK-MMD and
   Temporal Ensembling;
 - ``l2sp`` (:mod:`lautum.bench.l2sp`): the starting-point family;
-- ``sinkhorn`` (:mod:`lautum.bench.sinkhorn`): our batched solver against POT's.
+- ``sinkhorn`` (:mod:`lautum.bench.sinkhorn`): our batched solver against POT's;
+- ``kernel-pin`` (:mod:`lautum.bench.kernel_pin`): the plain step with the AVX2
+  kernel pin against this CPU's native kernels (each in a fresh process).
 
 A benchmark's module is imported only when it runs (POT, for one, is a test and
 benchmark dependency only), so importing this registry is cheap.
 
 >>> sorted(BENCHMARKS)
-['l2sp', 'plain-step', 'regularizers', 'sinkhorn']
+['kernel-pin', 'l2sp', 'plain-step', 'regularizers', 'sinkhorn']
 """
 
 from __future__ import annotations
@@ -47,4 +49,5 @@ BENCHMARKS: dict[str, tuple[Callable[..., dict], Callable[[dict], str]]] = {
     "regularizers": _lazy("regularizers", "run_regularizer_benchmark", "format_regularizer_benchmark"),
     "l2sp": _lazy("l2sp", "run_l2sp_benchmark", "format_l2sp_benchmark"),
     "sinkhorn": _lazy("sinkhorn", "run_sinkhorn_benchmark", "format_sinkhorn_benchmark"),
+    "kernel-pin": _lazy("kernel_pin", "run_kernel_pin_benchmark", "format_kernel_pin_benchmark"),
 }

@@ -341,7 +341,7 @@ def gaussian_mmd2(
 
     def expect(a, b, c):
         out = 0.0
-        for s, w in zip(sigma, weights):
+        for s, w in zip(sigma, weights, strict=True):
             s2 = s**2
             diff = a - b
             quad = diff @ torch.linalg.solve(c + s2 * eye, diff)

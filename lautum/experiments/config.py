@@ -33,7 +33,7 @@ def _accepts(tp: Any, value: Any) -> bool:
             return False
         if len(args) == 2 and args[1] is Ellipsis:
             return all(_accepts(args[0], v) for v in value)
-        return len(args) == len(value) and all(_accepts(a, v) for a, v in zip(args, value))
+        return len(args) == len(value) and all(_accepts(a, v) for a, v in zip(args, value, strict=True))
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:
@@ -90,7 +90,7 @@ def build_config(cls: type, profile: str = "quick", overrides: dict[str, Any] | 
 
     String overrides (from the command line) are parsed to the field's type.
     """
-    profiles = profiles if profiles is not None else getattr(cls, "PROFILES")
+    profiles = profiles if profiles is not None else cls.PROFILES
     if profile not in profiles:
         raise ConfigError(f"unknown profile {profile!r}; this experiment has {sorted(profiles)}")
     hints = typing.get_type_hints(cls)

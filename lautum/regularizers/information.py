@@ -5,7 +5,7 @@ extension [2]_ propose a regularizer that "relates the
 network weights to the target data", but their exact formula and its **sign** are
 **unknown** (only the abstracts could be read). What this module computes is the
 book's reading, derived in chapter 3 ("From bound to regularizer",
-``notebooks/03-transfer-bounds.ipynb``) and in ``lautum.md`` Sec. 4, candidate form 1:
+``notebooks/03-transfer-bounds.ipynb``), as its first candidate form:
 
 Take the pre-activations of a network's first layer, **without its bias**, on an
 unlabeled **target** batch, with every convolution position a sample:
@@ -42,7 +42,7 @@ Gaussian with the batch covariance (exact only for Gaussian data, so the values
 are surrogates, not information of the real network, which is deterministic and
 has infinite :math:`I` and :math:`L`); positions within an image are treated as
 independent samples; the noise is white with variance :math:`\sigma_n^2` (a free
-scale: ``lautum.md`` Sec. 7 suggests the mean eigenvalue of :math:`\hat\Sigma_H` at
+scale: the book takes the mean eigenvalue of :math:`\hat\Sigma_H` at
 initialization, then frozen). For a Gaussian channel :math:`L\ge I\ge0`.
 
 **Channel probe.** The experiments also *measure* these channel terms on held-out
@@ -306,7 +306,7 @@ class LautumRegularizer(_ChannelRegularizer):
     ridge : float, default 1e-3
         **Relative** ridge :math:`\rho\ge0`: the absolute value
         :math:`\varepsilon=\rho\,\mathrm{tr}\hat\Sigma_H/k` is added to the diagonal of
-        :math:`\hat\Sigma_H` (``lautum.md`` Sec. 4, numerics) and passed as ``ridge`` to
+        :math:`\hat\Sigma_H` (for numerical stability) and passed as ``ridge`` to
         :func:`lautum.channel.channel_information`. It is part of the objective
         (differentiated, not detached) and inflates :math:`\mathrm{tr}\,S` by the factor
         :math:`1+\rho`. :math:`I+S` is positive definite even for a rank-deficient
@@ -370,8 +370,8 @@ class MutualInformationRegularizer(_ChannelRegularizer):
     with :math:`H`, :math:`\hat\Sigma_H`, :math:`\rho` and :math:`s` exactly as in
     :class:`LautumRegularizer` (same arguments, same ``last_terms``). The 2023
     extension (``jakubovitz2023information``) adds an MI regularizer; its formula
-    and sign are **unknown**, and this is the book's reconstruction (``lautum.md``
-    Sec. 7, decision 10: :math:`\tfrac12\log\det(I+S)`, minimized by default). Its
+    and sign are **unknown**, and this is the book's reconstruction
+    (:math:`\tfrac12\log\det(I+S)`, minimized by default; chapter 3 derives it). Its
     slope :math:`\partial I/\partial\lambda_i=\frac1{2(1+\lambda_i)}` fades at high SNR,
     whereas the Lautum term's stays in :math:`[\tfrac12,1)`: for a Gaussian channel
     :math:`L\ge I\ge 0`.
@@ -507,7 +507,7 @@ def initial_noise_var(layer: nn.Module, x: Tensor, to_input: Callable[[Tensor], 
 
     where :math:`H\in\mathbb R^{N\times k}` are the pre-activations of ``layer``
     (without bias, :func:`first_layer_preactivations`, every row kept) on
-    ``to_input(x)``. ``lautum.md`` Sec. 7, decision 4: computed on target inputs at
+    ``to_input(x)``. The book's reconstruction: computed on target inputs at
     initialization, then frozen, so that the SNR :math:`S` of the regularizers and of
     :func:`channel_surrogate_terms` starts with mean eigenvalue :math:`1+\rho` whatever
     the scale of the layer's initialization (the experiments may multiply it by a
