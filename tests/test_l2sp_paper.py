@@ -57,7 +57,7 @@ def test_registered_and_profiles_validate():
 def test_grid_writes_one_record_per_method_with_layer_distances(tiny_records):
     recs, tmp = tiny_records
     assert sorted(recs) == sorted(L.METHODS)
-    for method, rec in recs.items():
+    for rec in recs.values():
         m = rec["metrics"]
         assert 0 <= m["target_test_acc"] <= 1 and 0 <= m["val_acc"] <= 1
         assert m["iterations"] == 6 and m["n_target_labeled"] == 30
@@ -167,7 +167,7 @@ def test_caltech_split_follows_the_official_code(tmp_path):
 
 
 def test_bench_reports_a_ratio_per_regularizer():
-    from lautum.bench_l2sp import REGULARIZERS, format_l2sp_benchmark, run_l2sp_benchmark
+    from lautum.bench.l2sp import REGULARIZERS, format_l2sp_benchmark, run_l2sp_benchmark
 
     r = run_l2sp_benchmark("cpu", batch_size=4, width=4, steps=2, rounds=1)
     assert set(r["regularizers"]) == set(REGULARIZERS)
@@ -191,9 +191,10 @@ def test_claim_verdicts_follow_their_rules_on_a_synthetic_table():
                              "target_test_acc": b + s + d + rng.normal(0, 0.002),
                              "reldist/features.0.weight": 0.9 if method.startswith("l2-") or method == "l2" else 0.1})
     detail, summary = L.claim_verdicts(pd.DataFrame(rows))
-    verdicts = dict(zip(summary.claim, summary.verdict))
+    verdicts = dict(zip(summary.claim, summary.verdict, strict=True))
     assert verdicts == {"C1": "reproduced", "C2": "reproduced", "C3": "reproduced", "C4": "reproduced",
                         "C5": "reproduced"}
     assert (summary.min_seeds == 5).all()
     rows = [{**r, "target_test_acc": r["target_test_acc"] - (0.08 if r["method"] == "l2sp" else 0)} for r in rows]
-    assert dict(zip(*L.claim_verdicts(pd.DataFrame(rows))[1][["claim", "verdict"]].T.values))["C1"] == "not reproduced"
+    summary = L.claim_verdicts(pd.DataFrame(rows))[1]
+    assert dict(zip(summary.claim, summary.verdict, strict=True))["C1"] == "not reproduced"

@@ -177,7 +177,8 @@ def test_detach_pitfall_reference_is_a_copy():
     regs = [L2SP(net, 1.0, 0.0), L2SP(net, 1.0, 0.0, reference=shared_storage),
             L1SP(net, 1.0, 0.0), GroupLassoSP(net, 1.0, 0.0)]
     for reg in regs:
-        for name, p in zip(reg.parameter_names, [dict(net.named_parameters())[n] for n in reg.parameter_names]):
+        for name, p in zip(reg.parameter_names, [dict(net.named_parameters())[n] for n in reg.parameter_names],
+                           strict=True):
             assert reg.reference(name).data_ptr() != p.data_ptr()
     x, y = torch.randn(8, 1, 28, 28, dtype=torch.float64), torch.randint(0, 4, (8,))
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -212,7 +213,7 @@ def test_reference_from_a_pretrained_copy_or_state_dict():
     by_module = L2SP(net, 0.5, 0.0, reference=pretrained)
     by_state = L2SP(net, 0.5, 0.0, reference=pretrained.state_dict())
     expected = 0.25 * sum(float(((p.detach() - q.detach()) ** 2).sum()) for (n, p), q in
-                          zip(net.named_parameters(), pretrained.parameters())
+                          zip(net.named_parameters(), pretrained.parameters(), strict=True)
                           if n in ("features.0.weight", "features.4.weight", "features.8.weight"))
     assert by_module().item() == pytest.approx(expected, rel=1e-12)
     assert by_state().item() == pytest.approx(expected, rel=1e-12)

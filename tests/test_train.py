@@ -59,7 +59,7 @@ def test_resume_continues_exactly(tmp_path):
     resumed = _trainer(epochs=4, checkpoint=ckpt)
     hist = resumed.fit((x, y))
     assert hist.steps == straight.history.steps
-    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
