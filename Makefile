@@ -14,6 +14,9 @@ ifneq ($(wildcard $(SHARED_DATA)/MD5SUMS),)
 export LAUTUM_DATA ?= $(SHARED_DATA)
 endif
 export PATH := $(BIN):$(PATH)
+# CPU kernels pinned to AVX2 (also the default of `import lautum`): records, tests and the
+# book's executions reproduce bit for bit on any x86 CPU. `native` lifts the pin.
+export LAUTUM_KERNELS ?= avx2
 # Derived data and cached source models live in the build folder, so a stale model
 # trained by older code is never picked up; `make clean` removes them.
 export LAUTUM_CACHE ?= $(abspath _build/cache)
