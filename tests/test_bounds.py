@@ -14,7 +14,7 @@ from lautum.toy_models import BernoulliGibbs, GaussianMeanEstimation, GaussianTr
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
-# theory.md Sec. 2.8(d): (n, theta, gamma) -> gen, XR, Bu, Lautum-indiv, Lautum-full, n I_1, I
+# the worked example of chapter 2 (notebooks/02-generalization-bounds.ipynb): (n, theta, gamma) -> gen, XR, Bu, Lautum-indiv, Lautum-full, n I_1, I
 BERNOULLI_ROWS = [
     ((10, 0.3, 5.0), (0.052164, 0.07573, 0.07116, 0.06984, 0.27029, 0.1013, 0.1147)),
     ((50, 0.3, 20.0), (0.002101, 0.01358, 0.01306, 0.01272, 0.10855, 0.0171, 0.0184)),
@@ -36,7 +36,7 @@ def test_bernoulli_gibbs_table(params, row):
     assert bounds.lautum_full_sample(lt, m.sigma).bound.item() == pytest.approx(lfull, abs=5e-6)
     assert (n * i1).item() == pytest.approx(n_i1, abs=5e-5)
     assert mi.item() == pytest.approx(i_full, abs=5e-5)
-    # the ordering theory.md Sec. 5 asks for
+    # the ordering chapter 2 derives
     g = m.expected_gap()
     assert g <= bounds.lautum_per_sample(l1, m.sigma).bound
     assert g <= bounds.bu_zou_veeravalli(i1, m.sigma).bound <= bounds.xu_raginsky(mi, n, m.sigma).bound
@@ -53,7 +53,7 @@ def test_gibbs_identity_row1():
 
 @pytest.mark.parametrize(("n", "expected"), [(10, 0.58499), (100, 0.15004), (1000, 0.04545)])
 def test_bu_cgf_gaussian_mean_table(n, expected):
-    """theory.md Sec. 2.8(a), the Bu CGF column."""
+    """Chapter 2's Bernoulli example, the Bu CGF column."""
     m = GaussianMeanEstimation(n=n)
     r = bounds.bu_zou_veeravalli_cgf(m.mi_per_sample(), m.loss_cgf, m.cgf_lambda_max())
     assert r.bound.item() == pytest.approx(expected, abs=5e-6)

@@ -29,7 +29,7 @@ def _batch_with_exact_covariance(cov: torch.Tensor, n: int, g: torch.Generator) 
 
 
 def test_matrix_channel_check_from_pre_activations():
-    """theory.md Sec. 1.4: H Sigma_X H^T with Sigma_N = I gives L = 2.9761536, I = 1.0238464, tr M = 4."""
+    """Chapter 1's Gaussian channel example: H Sigma_X H^T with Sigma_N = I gives L = 2.9761536, I = 1.0238464, tr M = 4."""
     h_mat = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, -1.0]], dtype=F64)
     cov_x = torch.diag(torch.tensor([1.0, 2.0, 0.5], dtype=F64))
     g = torch.Generator().manual_seed(0)

@@ -86,7 +86,7 @@ def test_notmnist_counts(notmnist):
     _check(test, 3646, (1, 28, 28), "ABCDEFGHIJ", "notmnist/test")
     info = train.info
     assert info["n_files"] == 18726 and info["n_empty"] == 2 and info["n_readable"] == 18724
-    assert info["n_distinct"] == 18232  # the count in the project's reference notes
+    assert info["n_distinct"] == 18232  # distinct images of notMNIST_small (the book's data page)
     assert info["n_conflict_groups"] == 2 and info["n_conflict_files"] == 8
     assert info["n_kept"] == 18230 == len(train) + len(test)
     # Stratified: about 20 % of every letter in test.

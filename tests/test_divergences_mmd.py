@@ -63,7 +63,7 @@ def test_unbiased_estimator_has_mean_zero_under_equal_distributions():
 
 
 def test_gaussian_closed_form_known_values():
-    # theory.md §4.1 checks
+    # chapter 4's closed-form checks
     assert gaussian_mmd2([0.0], [[1.0]], [0.5], [[1.0]], 1.0).item() == pytest.approx(0.0471240, abs=1e-7)
     val = gaussian_mmd2([0, 0], np.eye(2), [0.5, 0], np.diag([1.5, 0.7]), 1.0).item()
     assert val == pytest.approx(0.0283076, abs=1e-7)

@@ -247,7 +247,7 @@ def test_sinkhorn_loss_module():
 
 
 def test_gradient_descent_on_logits_reaches_the_soft_label():
-    """jtln.md §5 item 2: with b fixed, argmin_a OT_eps(a, b) = P b, P the column-normalised Gibbs kernel."""
+    """Entropic OT (Cuturi 2013; Peyré & Cuturi 2019, Prop. 4.6): with b fixed, argmin_a OT_eps(a, b) = P b, P the column-normalised Gibbs kernel."""
     _, b, C = problem(n=5, m=4, seed=9)
     eps = 0.2
     z = torch.zeros(5, dtype=F64, requires_grad=True)

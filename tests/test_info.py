@@ -2,7 +2,7 @@
 
 References used: scipy.stats.entropy, explicit Python sums, numeric integration on a
 grid, Monte Carlo (asserted within 5 standard errors), and the values of
-shared/reference/theory.md section 1.
+the closed forms of chapter 1 (notebooks/01-lautum-information.ipynb).
 """
 
 from __future__ import annotations

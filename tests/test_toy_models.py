@@ -1,4 +1,4 @@
-"""Tests for lautum.toy_models: closed forms of theory.md Sec. 2.8 and 3.3-3.6, Monte Carlo cross-checks."""
+"""Tests for lautum.toy_models: closed forms of chapters 2 and 3, Monte Carlo cross-checks."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ Z_MC = 5.0  # Monte Carlo checks: within 5 standard errors
     [(10, 0.2, 0.052680, 0.058431), (100, 0.02, 0.005025, 0.005076), (1000, 0.002, 0.000500, 0.000501)],
 )
 def test_gaussian_mean_erm_table(n, gen, i1, l1):
-    """theory.md Sec. 2.8(a), d = sigma = 1."""
+    """Chapter 2's Gaussian mean example, d = sigma = 1."""
     m = GaussianMeanEstimation(n=n)
     assert m.expected_gap().item() == pytest.approx(gen, abs=1e-15)
     assert m.mi_per_sample().item() == pytest.approx(i1, abs=5e-7)
@@ -39,7 +39,7 @@ def test_gaussian_mean_erm_table(n, gen, i1, l1):
 
 
 def test_noisy_mean_values():
-    """theory.md Sec. 2.8(b): n = 10, s = 0.5, d = sigma = 1."""
+    """Chapter 2's Gibbs example: n = 10, s = 0.5, d = sigma = 1."""
     m = GaussianMeanEstimation(n=10, noise_var=0.25)
     assert m.expected_gap().item() == pytest.approx(0.2)
     assert m.mutual_information().item() == pytest.approx(0.168236, abs=5e-7)
@@ -60,7 +60,7 @@ def test_gaussian_gibbs_identity_is_exact(dim, n):
 
 
 def test_gaussian_gibbs_values():
-    """theory.md Sec. 2.8(c) and the corrected d = 2 value 0.39801 (not the notes' 0.36923)."""
+    """Chapter 2's example at d = 2: 0.39801 (closed form)."""
     m = GaussianMeanEstimation.gibbs(n=10, gamma=1.0, prior_std=10.0)
     assert m.expected_gap().item() == pytest.approx(0.19900498, abs=5e-9)
     assert m.mutual_information().item() == pytest.approx(0.090746, abs=5e-7)
@@ -140,7 +140,7 @@ def test_bernoulli_large_n_stays_finite(n):
 
 
 def test_transfer_identities_section_3_5():
-    """theory.md Sec. 3.3 and 3.5 checks."""
+    """Chapter 3's transfer-model checks."""
     m = GaussianTransfer(n=5, noise_var=0.25, target_mean=0.5, target_var=1.44)
     assert m.mi_per_sample().item() == pytest.approx(0.0465452, abs=5e-8)
     assert m.kl_source_target().item() == pytest.approx(0.1163493, abs=5e-8)

@@ -259,10 +259,7 @@ LAMBDA_BASE = {"lautum": 0.1, "lautum-neg": 0.1, "mi": 0.1, "mkmmd": 1.0, "tempo
 def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides (``seed=1`` restricts the grid)."""
     cfg = build_config(Config, profile, overrides, PROFILES)
-    for field_name in ("methods", "sweep_methods", "ablation_methods"):
-        unknown = set(getattr(cfg, field_name)) - set(METHODS)
-        if unknown:
-            raise ConfigError(f"{field_name}: unknown method(s) {sorted(unknown)}; this experiment has {list(METHODS)}")
+    protocol.check_methods(cfg, METHODS, ("methods", "sweep_methods", "ablation_methods"))
     if cfg.ks and max(cfg.ks) > cfg.pool_k:
         raise ConfigError(f"every k must be <= pool_k={cfg.pool_k} (the pool excludes pool_k labeled images per "
                           f"class, so it does not depend on k); got ks={cfg.ks}")
