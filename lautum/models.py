@@ -4,14 +4,18 @@ Regularizers need the shared weights, the features and the classifier head
 separately (L2-SP penalises ``features`` toward their start and the head toward
 zero; the Lautum regularizer reads the first layer; MK-MMD compares features), so
 every network here is a :class:`TransferNet`: ``logits = head(features(x))``.
+Block surgery for fine-tuning lives here too: :func:`freeze_first_blocks`
+freezes the first blocks of a network (gradients and BatchNorm statistics).
 """
 
 from __future__ import annotations
 
+import types
+
 import torch
 from torch import nn
 
-__all__ = ["TransferNet", "SmallCNN", "small_cnn", "resnet", "new_head"]
+__all__ = ["TransferNet", "SmallCNN", "small_cnn", "resnet", "new_head", "freeze_first_blocks"]
 
 
 class TransferNet(nn.Module):
@@ -144,3 +148,62 @@ def resnet(name: str = "resnet50", num_classes: int = 10, *, pretrained: bool = 
     feature_dim = net.fc.in_features
     net.fc = nn.Identity()
     return TransferNet(net, feature_dim, num_classes)
+
+
+# -- block surgery -----------------------------------------------------------------------------------------------
+def _blocks(model: TransferNet) -> list[list[nn.Module]]:
+    """The network's blocks in input order (the unit of freezing).
+
+    Small CNN: each conv → (BN) → ReLU → pool group. ResNet (the L2-SP official
+    code's ``--fix_blocks`` count): ``conv1``+``bn1``, then every residual unit.
+    """
+    feats = model.features
+    if hasattr(feats, "layer1"):  # torchvision ResNet
+        blocks = [[feats.conv1, feats.bn1]]
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            blocks += [[unit] for unit in getattr(feats, name)]
+        return blocks
+    blocks, cur = [], []
+    for m in feats.children():
+        cur.append(m)
+        if isinstance(m, nn.MaxPool2d):
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def _eval_forever(module: nn.Module) -> None:
+    """Keep a module in eval mode whatever ``model.train()`` says (frozen BN statistics)."""
+    def train(self, mode: bool = True):
+        return nn.Module.train(self, False)
+
+    module.train = types.MethodType(train, module)
+    module.eval()
+
+
+def freeze_first_blocks(model: TransferNet, n: int) -> list[str]:
+    """Freeze the first ``n`` blocks: no gradient, BatchNorm statistics kept from the source.
+
+    Returns the names of the frozen parameters.
+
+    >>> net = small_cnn(10, width=4, feature_dim=8)
+    >>> freeze_first_blocks(net, 1)
+    ['features.0.weight', 'features.1.weight', 'features.1.bias']
+    >>> net.train().features[1].training
+    False
+    """
+    blocks = _blocks(model)
+    if not 0 <= n <= len(blocks):
+        raise ValueError(f"freeze_blocks={n}, but this network has {len(blocks)} blocks")
+    frozen_ids = set()
+    for block in blocks[:n]:
+        for m in block:
+            for p in m.parameters():
+                p.requires_grad_(False)
+                frozen_ids.add(id(p))
+            for sub in m.modules():
+                if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                    _eval_forever(sub)
+    return [name for name, p in model.named_parameters() if id(p) in frozen_ids]

@@ -11,7 +11,7 @@ import torch
 from lautum.cli import main
 from lautum.experiments import full_scale, get_experiment
 from lautum.experiments import l2sp_paper as L
-from lautum.models import small_cnn
+from lautum.models import freeze_first_blocks, small_cnn
 from lautum.records import load_records
 
 TINY = dict(targets=("notmnist",), alphas=(1.0,), seeds=(0,), ks=(3,), iterations=6, n_source_train=300,
@@ -75,7 +75,7 @@ def test_grid_writes_one_record_per_method_with_layer_distances(tiny_records):
 
 def test_freezing_keeps_batchnorm_statistics():
     net = small_cnn(10, width=4, feature_dim=8)
-    frozen = L.freeze_first_blocks(net, 1)
+    frozen = freeze_first_blocks(net, 1)
     assert frozen == ["features.0.weight", "features.1.weight", "features.1.bias"]
     net.train()
     assert not net.features[1].training and net.features[4].training
@@ -83,7 +83,7 @@ def test_freezing_keeps_batchnorm_statistics():
     net(torch.rand(8, 1, 28, 28))
     assert torch.equal(before, net.features[1].running_mean)
     with pytest.raises(ValueError, match="blocks"):
-        L.freeze_first_blocks(small_cnn(10), 5)
+        freeze_first_blocks(small_cnn(10), 5)
 
 
 def test_select_alpha_uses_validation_mean_and_prefers_the_smaller_alpha_on_ties():

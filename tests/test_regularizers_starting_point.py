@@ -16,8 +16,13 @@ from lautum.regularizers import (
     L2SP,
     GroupLassoSP,
     L2SPFisher,
+    base_method,
+    build_regularizer,
     head_parameters,
+    layer_distances,
+    normalised_fisher,
     penalized_parameters,
+    snapshot,
 )
 from lautum.train import Term, TrainConfig, Trainer
 
@@ -266,3 +271,45 @@ def test_trainer_with_l2sp_stays_closer_to_the_starting_point():
     hist = Trainer(regularized, config, [term]).fit((x, y))
     assert hist.steps[0]["l2sp"] > 0  # β head term; the SP term starts at 0
     assert 0 < distance(regularized) < distance(plain)
+
+
+# --------------------------------------------------------------------------- factory and w0 bookkeeping
+
+
+def test_factory_builds_each_method_and_ignores_the_freeze_suffix():
+    net = tiny_cnn()
+    expected = {"l2": L2, "l2sp": L2SP, "l1sp": L1SP, "gl-sp": GroupLassoSP, "l2-freeze": L2, "l2sp-freeze": L2SP}
+    for method, cls in expected.items():
+        reg = build_regularizer(method, net, 0.1, 0.01, which="all")
+        assert type(reg) is cls and reg.alpha == 0.1 and reg.beta == 0.01 and reg.which == "all"
+    fisher = {n: torch.ones_like(p) for n, p in penalized_parameters(net)}
+    assert type(build_regularizer("l2sp-fisher", net, 0.1, 0.01, fisher=fisher)) is L2SPFisher
+    assert base_method("l2sp-freeze") == "l2sp" and base_method("gl-sp") == "gl-sp"
+    with pytest.raises(ValueError, match="Fisher"):
+        build_regularizer("l2sp-fisher", net, 0.1, 0.01)
+    with pytest.raises(ValueError, match="unknown method 'sgd'"):
+        build_regularizer("sgd", net, 0.1, 0.01)
+
+
+def test_snapshot_is_a_copy_and_layer_distances_measure_the_move():
+    net = tiny_cnn()
+    w0 = snapshot(net)
+    assert not any(n.startswith("head.") for n in w0)
+    assert all(w0[n].data_ptr() != p.data_ptr() for n, p in net.named_parameters() if n in w0)
+    with torch.no_grad():
+        net.features[0].weight.add_(1.0)  # every entry moves by 1
+    d = layer_distances(net, w0)
+    k = net.features[0].weight
+    assert d["dist/features.0.weight"] == pytest.approx(math.sqrt(k.numel()))
+    assert d["reldist/features.0.weight"] == pytest.approx(math.sqrt(k.numel()) / w0["features.0.weight"].norm().item())
+    assert d["dist/features.4.weight"] == 0.0
+    assert "dist/features.1.weight" not in d  # BatchNorm γ is 1-D: skipped with kernels_only
+    assert "dist/features.1.weight" in layer_distances(net, w0, kernels_only=False)
+
+
+def test_normalised_fisher_has_mean_one():
+    f, mean = normalised_fisher({"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([[3.0, 6.0]])})
+    assert mean == 3.0
+    assert torch.cat([v.flatten() for v in f.values()]).mean().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="zero"):
+        normalised_fisher({"a": torch.zeros(3)})

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from lautum.models import small_cnn
-from lautum.train import DivergenceError, Term, TrainConfig, Trainer
+from lautum.train import DivergenceError, Term, TrainConfig, Trainer, evaluate
 
 
 def _blobs(n=256, seed=0):
@@ -121,3 +122,123 @@ def test_trainer_follows_the_device(device):
     t = Trainer(model, TrainConfig(epochs=1, batch_size=32, device=str(device), progress=False))
     t.fit((x, y))
     assert next(t.model.parameters()).device.type == device.type
+
+
+# --------------------------------------------------------------------------- batch sources and step budgets
+
+
+class _SameOrderSampler(torch.utils.data.Sampler):
+    """Yields, epoch after epoch, the index batches the tensor path draws for the first labeled set
+    (the permutation of ``torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7)``)."""
+
+    def __init__(self, n, batch_size, seed=0):
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 7)
+        perm = torch.randperm(self.n, generator=g)
+        self.epoch += 1
+        for i in range(0, self.n, self.batch_size):
+            yield perm[i : i + self.batch_size].tolist()
+
+
+def _loader(x, y, batch_size=32):
+    return DataLoader(TensorDataset(x, y), batch_sampler=_SameOrderSampler(len(x), batch_size))
+
+
+def _same_model(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_a_loader_with_the_same_batches_trains_exactly_as_the_tensors():
+    x, y = _blobs(80)  # 3 batches per epoch, the last one short
+    xt, yt = _blobs(40, seed=1)
+    kw = dict(epochs=3, schedule="step", milestones=(2,), terms=[Term("norm", _FeatureNorm(),
+                                                                      inputs=lambda c: (c.features["labeled"],),
+                                                                      weight=0.01)])
+    by_tensors = _trainer(**kw)
+    h1 = by_tensors.fit((x, y), eval_sets={"test": (xt, yt)})
+    kw["terms"] = [Term("norm", _FeatureNorm(), inputs=lambda c: (c.features["labeled"],), weight=0.01)]
+    by_loader = _trainer(**kw)
+    h2 = by_loader.fit(_loader(x, y), eval_sets={"test": TensorDataset(xt, yt)})
+    assert len(h1.steps) == 9 and h1.steps == h2.steps and h1.evals == h2.evals
+    assert _same_model(by_tensors.model, by_loader.model)
+
+
+def test_step_budget_is_honoured_and_cycles_through_epochs():
+    x, y = _blobs(64)  # 2 batches per epoch
+    for data in ((x, y), _loader(x, y)):
+        hist = _trainer(epochs=100, steps=5).fit(data)
+        assert [r["step"] for r in hist.steps] == [0, 1, 2, 3, 4]
+        assert [r["epoch"] for r in hist.steps] == [0, 0, 1, 1, 2]
+        assert hist.evals[-1]["step"] == 5
+    # A budget of whole epochs is the epochs run, bit for bit.
+    by_epochs, by_steps = _trainer(epochs=2), _trainer(epochs=7, steps=4)
+    assert by_epochs.fit((x, y)).steps == by_steps.fit((x, y)).steps
+    assert _same_model(by_epochs.model, by_steps.model)
+
+
+def test_step_milestones_count_optimizer_steps():
+    x, y = _blobs(64)
+    hist = _trainer(steps=5, schedule="step", milestones=(3,), milestone_unit="step").fit(_loader(x, y))
+    assert [r["lr"] for r in hist.steps] == pytest.approx([0.05, 0.05, 0.05, 0.005, 0.005], rel=1e-12)
+    with pytest.raises(ValueError, match="milestone_unit"):
+        TrainConfig(milestone_unit="iteration")
+
+
+def test_a_plain_iterable_of_batches_needs_no_length():
+    x, y = _blobs(64)
+
+    class Batches:  # re-iterable, no __len__
+        def __iter__(self):
+            return iter([(x[:32], y[:32]), (x[32:], y[32:])])
+
+    hist = _trainer(steps=3).fit(Batches())
+    assert len(hist.steps) == 3
+    with pytest.raises(ValueError, match="no len"):
+        _trainer(epochs=1, schedule="cosine").fit(Batches())
+    with pytest.raises(ValueError, match="not a mix"):
+        _trainer(epochs=1).fit({"a": (x, y), "b": Batches()})
+
+
+def test_loader_batches_follow_the_device_and_keep_their_dtype(device):
+    x, y = _blobs(64)
+    model = small_cnn(4, width=8, feature_dim=16).double()
+    t = Trainer(model, TrainConfig(steps=3, batch_size=32, device=str(device), progress=False))
+    hist = t.fit(DataLoader(TensorDataset(x.double(), y), batch_size=32))
+    p = next(t.model.parameters())
+    assert p.device.type == device.type and p.dtype == torch.float64
+    assert len(hist.steps) == 3 and all(math.isfinite(r["loss"]) for r in hist.steps)
+    m = evaluate(t.model, TensorDataset(x.double(), y), batch_size=20)
+    assert m == evaluate(t.model, x.double().to(device), y.to(device), batch_size=20)
+    assert m == evaluate(t.model, DataLoader(TensorDataset(x.double(), y), batch_size=20))
+
+
+# --------------------------------------------------------------------------- what counts as a divergence
+
+
+def test_a_monitor_at_weight_zero_may_be_non_finite():
+    x, y = _blobs(64)
+    monitor = Term("monitor", _Exploding(), inputs=lambda c: (c.features["labeled"],), weight=0.0)
+    hist = _trainer(epochs=1, terms=[monitor]).fit((x, y))
+    assert len(hist.steps) == 2
+    assert all(not math.isfinite(r["monitor"]) and math.isfinite(r["loss"]) for r in hist.steps)
+    # A ramp at 0 on step 0 is a monitor there; from step 1 on the term counts and its divergence is named.
+    ramp = Term("ramp", _Exploding(), inputs=lambda c: (c.features["labeled"],), weight=lambda s: float(s >= 1))
+    with pytest.raises(DivergenceError, match="'ramp' became .* at step 1"):
+        _trainer(epochs=1, terms=[ramp]).fit((x, y))
+
+
+def test_a_divergence_in_the_last_step_is_caught(tmp_path):
+    x, y = _blobs(32)
+    ckpt = tmp_path / "ckpt.pt"
+    # One step: its loss is finite, the update sends the weights to inf; no later step would notice.
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=float("inf"), device="cpu", progress=False)
+    trainer = Trainer(small_cnn(4, width=8, feature_dim=16), cfg, checkpoint=ckpt)
+    with pytest.raises(DivergenceError, match="last optimizer step, step 0"):
+        trainer.fit((x, y))
+    assert math.isfinite(trainer.history.steps[0]["loss"])
+    assert not ckpt.exists()  # no state written from a diverged run

@@ -5,7 +5,9 @@ else ``~/.cache/lautum/data``) that may be read-only; derived files go to a
 **cache dir** (``$LAUTUM_CACHE``, else ``~/.cache/lautum``). Nothing is ever
 downloaded implicitly: missing data raise :class:`DataNotFoundError`, whose
 message gives the ``lautum data fetch NAME`` command; :func:`fetch` is that
-command's implementation.
+command's implementation. The full-scale image-folder targets (Caltech-256 and
+the like, read file by file through a ``DataLoader``) are in
+:mod:`lautum.data.image_folders`.
 
 >>> from lautum.data import DOMAINS
 >>> sorted(DOMAINS)
@@ -17,6 +19,7 @@ command's implementation.
 from lautum.data.domains import DOMAINS, Domain, get_domain
 from lautum.data.errors import DataFetchError, DataNotFoundError
 from lautum.data.fetch import DomainStatus, data_status, fetch
+from lautum.data.image_folders import FullData, FullScaleDataError, load_image_target
 from lautum.data.images import LabeledImages
 from lautum.data.readers import load_domain
 from lautum.data.root import resolve_cache_dir, resolve_data_root
@@ -37,4 +40,7 @@ __all__ = [
     "DOMAINS",
     "Domain",
     "get_domain",
+    "FullData",
+    "FullScaleDataError",
+    "load_image_target",
 ]

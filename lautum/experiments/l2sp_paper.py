@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,18 +42,28 @@ from typing import Any
 import torch
 from torch import nn
 
+from lautum.data import make_transfer_split
 from lautum.device import resolve_device, seed_everything
+from lautum.experiments import full_scale
 from lautum.experiments.config import build_config, config_dict
 from lautum.experiments.record import run_record
 from lautum.experiments.source_model import SourceModelConfig, pretrain_source
-from lautum.models import new_head
+from lautum.models import freeze_first_blocks, new_head
 from lautum.records import config_hash
+from lautum.regularizers import (
+    base_method,
+    build_regularizer,
+    estimate_fisher,
+    layer_distances,
+    normalised_fisher,
+    snapshot,
+)
+from lautum.stats import paired_difference
 from lautum.sweep import RunSpec, run_sweep
 from lautum.train import Term, TrainConfig, Trainer, evaluate
 
 __all__ = ["NAME", "METHODS", "Config", "PROFILES", "make_config", "specs", "run_one", "run",
-           "build_regularizer", "freeze_first_blocks", "layer_distances", "select_alpha", "records_table",
-           "CLAIMS", "claim_verdicts"]
+           "select_alpha", "records_table", "CLAIMS", "claim_verdicts"]
 
 NAME = "l2sp-paper"
 METHODS = ("l2", "l2sp", "l1sp", "gl-sp", "l2sp-fisher", "l2-freeze", "l2sp-freeze")
@@ -166,117 +175,9 @@ def specs(cfg: Config) -> list[RunSpec]:
     return out
 
 
-# -- pieces shared with the full-scale path -------------------------------------------------------------------
-def base_method(method: str) -> str:
-    """``"l2sp-freeze"`` -> ``"l2sp"``."""
-    return method.removesuffix("-freeze")
-
-
-def build_regularizer(method: str, model: nn.Module, alpha: float, beta: float, which: str = "kernels",
-                      fisher: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """The penalty module of ``method``; build it after the new head is attached and before training.
-
-    The reference weights :math:`w^0` are cloned at construction.
-    """
-    from lautum import regularizers as R
-
-    base = base_method(method)
-    if base == "l2":
-        return R.L2(model, alpha, beta, which=which)
-    if base == "l2sp":
-        return R.L2SP(model, alpha, beta, which=which)
-    if base == "l1sp":
-        return R.L1SP(model, alpha, beta, which=which)
-    if base == "gl-sp":
-        return R.GroupLassoSP(model, alpha, beta, which=which)
-    if base == "l2sp-fisher":
-        if fisher is None:
-            raise ValueError("l2sp-fisher needs the Fisher information (fisher=...)")
-        return R.L2SPFisher(model, fisher, alpha, beta, which=which)
-    raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
-
-
-def _blocks(model: nn.Module) -> list[list[nn.Module]]:
-    """The network's blocks in input order (the unit of freezing).
-
-    Small CNN: each conv → (BN) → ReLU → pool group. ResNet (the official code's
-    ``--fix_blocks`` count): ``conv1``+``bn1``, then every residual unit.
-    """
-    feats = model.features
-    if hasattr(feats, "layer1"):  # torchvision ResNet
-        blocks = [[feats.conv1, feats.bn1]]
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            blocks += [[unit] for unit in getattr(feats, name)]
-        return blocks
-    blocks, cur = [], []
-    for m in feats.children():
-        cur.append(m)
-        if isinstance(m, nn.MaxPool2d):
-            blocks.append(cur)
-            cur = []
-    if cur:
-        blocks.append(cur)
-    return blocks
-
-
-def _eval_forever(module: nn.Module) -> None:
-    """Keep a module in eval mode whatever ``model.train()`` says (frozen BN statistics)."""
-    def train(self, mode: bool = True):
-        return nn.Module.train(self, False)
-
-    module.train = types.MethodType(train, module)
-    module.eval()
-
-
-def freeze_first_blocks(model: nn.Module, n: int) -> list[str]:
-    """Freeze the first ``n`` blocks: no gradient, BatchNorm statistics kept from the source.
-
-    Returns the names of the frozen parameters.
-    """
-    blocks = _blocks(model)
-    if not 0 <= n <= len(blocks):
-        raise ValueError(f"freeze_blocks={n}, but this network has {len(blocks)} blocks")
-    frozen_ids = set()
-    for block in blocks[:n]:
-        for m in block:
-            for p in m.parameters():
-                p.requires_grad_(False)
-                frozen_ids.add(id(p))
-            for sub in m.modules():
-                if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-                    _eval_forever(sub)
-    return [name for name, p in model.named_parameters() if id(p) in frozen_ids]
-
-
-def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached **clone** of every feature parameter (``detach()`` alone would share storage)."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("head.")}
-
-
-def layer_distances(model: nn.Module, w0: dict[str, torch.Tensor], *, kernels_only: bool = True) -> dict[str, float]:
-    """``dist/<name>`` = ‖w − w⁰‖ and ``reldist/<name>`` = ‖w − w⁰‖/‖w⁰‖ for each shared tensor."""
-    out = {}
-    params = dict(model.named_parameters())
-    for name, ref in w0.items():
-        if kernels_only and ref.dim() < 2:
-            continue
-        w = params[name].detach()
-        d = (w - ref.to(w.device)).norm().item()
-        out[f"dist/{name}"] = d
-        out[f"reldist/{name}"] = d / max(ref.norm().item(), 1e-12)
-    return out
-
-
-def normalised_fisher(fisher: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
-    """Divide every entry by the mean over all entries, so α is on the L2-SP scale; returns (F, old mean)."""
-    total = sum(float(f.sum()) for f in fisher.values())
-    count = sum(f.numel() for f in fisher.values())
-    mean = total / max(count, 1)
-    if not mean > 0:
-        raise ValueError("the Fisher information is zero everywhere; cannot normalise it")
-    return {k: v / mean for k, v in fisher.items()}, mean
-
-
+# -- the step schedule of the scaled-down path --------------------------------------------------------------------
+# (The penalty factory, w0 snapshot, layer distances and Fisher normalisation that both paths share are in
+# lautum.regularizers; freezing is lautum.models.freeze_first_blocks.)
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
@@ -318,8 +219,6 @@ _FISHERS: dict[tuple, tuple[dict[str, torch.Tensor], float]] = {}
 
 def _split(cfg: Config, target: str, k: int, seed: int, data_dir, device):
     """The seeded split, memoised in this process (a sweep asks for it once per method × α)."""
-    from lautum.data import make_transfer_split
-
     key = (cfg.source, target, k, seed, str(data_dir), str(device), cfg.image_size, cfg.channels,
            cfg.n_source_train, cfg.n_target_test, cfg.n_val_per_class)
     if key not in _SPLITS:
@@ -335,8 +234,6 @@ def _split(cfg: Config, target: str, k: int, seed: int, data_dir, device):
 
 def source_fisher(model: nn.Module, x: torch.Tensor, key: tuple, which: str) -> tuple[dict[str, torch.Tensor], float]:
     """The true Fisher at w⁰ on source inputs ``x`` (model with its **source** head), normalised; memoised."""
-    from lautum.regularizers import estimate_fisher
-
     if key not in _FISHERS:
         was = model.training
         fisher = estimate_fisher(model, x, which=which)
@@ -372,8 +269,6 @@ def finetune(cfg: Config, method: str, alpha: float, seed: int, model: nn.Module
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
     """Run one spec and return its record (not written; :func:`lautum.sweep.run_sweep` writes it)."""
     if cfg.arch != "small_cnn":
-        from lautum.experiments import full_scale
-
         return full_scale.run_one(cfg, spec, data_dir=data_dir, cache_dir=cache_dir, progress=progress)
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -473,8 +368,6 @@ def claim_verdicts(selected, level: float = 0.95):
     Returns ``(detail, summary)`` DataFrames; ``summary`` has one verdict per claim.
     """
     import pandas as pd
-
-    from lautum.stats import paired_difference
 
     def diff(a, b, metric="target_test_acc", table=selected):
         return paired_difference(table, a, b, metric=metric, by=["target", "k"], level=level)

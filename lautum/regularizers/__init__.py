@@ -10,7 +10,11 @@ One concept per file:
 - :mod:`~lautum.regularizers.alignment` — MK-MMD between source and target features (DAN);
 - :mod:`~lautum.regularizers.consistency` — Temporal Ensembling (Laine & Aila);
 - :mod:`~lautum.regularizers.starting_point` — the starting-point family of Li et
-  al. (L2, L2-SP, L1-SP, GL-SP, L2-SP-Fisher) and the sets of penalised parameters;
+  al. (L2, L2-SP, L1-SP, GL-SP, L2-SP-Fisher), the sets of penalised parameters and
+  the bookkeeping around w⁰ (:func:`snapshot`, :func:`layer_distances`,
+  :func:`normalised_fisher`);
+- :mod:`~lautum.regularizers.factory` — the starting-point penalty of a method name
+  (:func:`build_regularizer`, :func:`base_method`);
 - :mod:`~lautum.regularizers.fisher` — the Fisher diagonal for L2-SP-Fisher / EWC;
 - :mod:`~lautum.regularizers.quadratic` — closed forms of the quadratic-approximation theory.
 
@@ -21,6 +25,7 @@ They plug into the trainer as terms, e.g.
 
 from .alignment import MKMMD, mkmmd_exponents
 from .consistency import TemporalEnsembling, rampup_weight
+from .factory import PENALTIES, base_method, build_regularizer
 from .fisher import FISHER_KINDS, estimate_fisher
 from .information import (
     ChannelTerms,
@@ -49,7 +54,10 @@ from .starting_point import (
     L2SPFisher,
     PenaltyParts,
     head_parameters,
+    layer_distances,
+    normalised_fisher,
     penalized_parameters,
+    snapshot,
 )
 
 __all__ = [
@@ -73,6 +81,12 @@ __all__ = [
     "WHICH",
     "penalized_parameters",
     "head_parameters",
+    "snapshot",
+    "layer_distances",
+    "normalised_fisher",
+    "PENALTIES",
+    "base_method",
+    "build_regularizer",
     "estimate_fisher",
     "FISHER_KINDS",
     "l2sp_quadratic_optimum",

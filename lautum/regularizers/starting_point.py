@@ -17,6 +17,11 @@ unpenalised). ``which="all"`` follows TLlib's ``SPRegularization``: every
 parameter of ``model.features`` and every parameter of the head.
 :func:`penalized_parameters` and :func:`head_parameters` return these sets.
 
+**Bookkeeping around w⁰.** :func:`snapshot` records :math:`w^0` before the
+new head is attached, :func:`layer_distances` measures ``‖w − w⁰‖`` per tensor
+after fine-tuning, and :func:`normalised_fisher` rescales a Fisher diagonal to
+mean 1 so that L2-SP-Fisher's α is on the L2-SP scale.
+
 **Design.** Each penalty is an :class:`~torch.nn.Module` whose ``forward()``
 takes no argument and returns a scalar, so it plugs into the trainer as
 ``Term("l2sp", L2SP(model, 0.01, 0.01), inputs=lambda ctx: ())``. The model is
@@ -56,6 +61,9 @@ __all__ = [
     "L1SP",
     "GroupLassoSP",
     "L2SPFisher",
+    "snapshot",
+    "layer_distances",
+    "normalised_fisher",
 ]
 
 WHICH = ("kernels", "all")
@@ -500,3 +508,47 @@ class L2SPFisher(_StartingPointPenalty):
 
     def describe(self) -> dict:
         return {**super().describe(), "clip": self.clip}
+
+
+# -- w⁰ bookkeeping ------------------------------------------------------------------------------------------------
+def snapshot(model: nn.Module) -> dict[str, Tensor]:
+    """A detached **clone** of every feature parameter (``detach()`` alone would share storage).
+
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> w0 = snapshot(net)
+    >>> w0["0.weight"].data_ptr() != net[0].weight.data_ptr()
+    True
+    """
+    return {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("head.")}
+
+
+def layer_distances(model: nn.Module, w0: Mapping[str, Tensor], *, kernels_only: bool = True) -> dict[str, float]:
+    """``dist/<name>`` = ‖w − w⁰‖ and ``reldist/<name>`` = ‖w − w⁰‖/‖w⁰‖ for each tensor of ``w0``.
+
+    With ``kernels_only``, tensors of fewer than 2 dimensions (biases, BatchNorm) are skipped.
+    """
+    out = {}
+    params = dict(model.named_parameters())
+    for name, ref in w0.items():
+        if kernels_only and ref.dim() < 2:
+            continue
+        w = params[name].detach()
+        d = (w - ref.to(w.device)).norm().item()
+        out[f"dist/{name}"] = d
+        out[f"reldist/{name}"] = d / max(ref.norm().item(), 1e-12)
+    return out
+
+
+def normalised_fisher(fisher: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], float]:
+    """Divide every entry by the mean over all entries, so α is on the L2-SP scale; returns (F, old mean).
+
+    >>> f, mean = normalised_fisher({"w": torch.tensor([1.0, 3.0])})
+    >>> f["w"].tolist(), mean
+    ([0.5, 1.5], 2.0)
+    """
+    total = sum(float(f.sum()) for f in fisher.values())
+    count = sum(f.numel() for f in fisher.values())
+    mean = total / max(count, 1)
+    if not mean > 0:
+        raise ValueError("the Fisher information is zero everywhere; cannot normalise it")
+    return {k: v / mean for k, v in fisher.items()}, mean
