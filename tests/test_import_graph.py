@@ -22,22 +22,10 @@ import pytest
 
 LAUTUM = Path(__file__).resolve().parents[1] / "lautum"
 
-# Who may import lautum.experiments: the experiments themselves and the front ends that run them.
-MAY_IMPORT_EXPERIMENTS = ("lautum.experiments", "lautum.cli", "lautum.verify", "lautum.bench", "lautum.notebook")
-
-# Cycles that exist outside the files of the change that added this test, each with why it is tolerated
-# for now (an entry is a tuple of modules in cycle order, starting at the smallest name). Each is an xfail
-# below, strict: once the cycle is gone the test XPASSes and fails, so the entry must be removed.
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
-
-# Modules outside the front ends that import lautum.experiments today, each with why it is tolerated for now
-# (strict xfails as above).
-KNOWN_EXPERIMENT_IMPORTERS: dict[str, str] = {
-    "lautum.reports.lautum_paper": "the report layer (added beside this test) reads the experiment's Config, "
-                                   "specs and λ defaults from lautum.experiments.lautum_paper; either the "
-                                   "reports join the front ends or those names move below the experiments",
-}
-
+# Who may import lautum.experiments: the experiments themselves, the front ends that run them and the
+# reports that present their records.
+MAY_IMPORT_EXPERIMENTS = ("lautum.experiments", "lautum.cli", "lautum.verify", "lautum.bench", "lautum.notebook",
+                          "lautum.reports")
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(LAUTUM.parent).with_suffix("").parts)
@@ -186,16 +174,9 @@ def f():
 
 
 def test_no_import_cycle_between_lautum_modules():
-    new = [c for c in _cycles() if c not in KNOWN_CYCLES]
+    new = _cycles()
     assert not new, "import cycles in lautum/ (every import counts, function-level ones too):\n" + "\n".join(
         _arrows(c) for c in new)
-
-
-@pytest.mark.parametrize("cycle", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=why), id=_arrows(c))
-                                   for c in KNOWN_CYCLES for why in [KNOWN_CYCLES[c]]] or
-                         [pytest.param(None, marks=pytest.mark.skip(reason="no known cycle"))])
-def test_known_cycle_is_gone(cycle):
-    assert cycle not in _cycles()
 
 
 def _importers_of(layer: str) -> dict[str, set[str]]:
@@ -210,14 +191,8 @@ def _experiment_importers() -> dict[str, set[str]]:
 
 
 def test_only_the_front_ends_import_the_experiments():
-    offenders = {m: t for m, t in _experiment_importers().items() if m not in KNOWN_EXPERIMENT_IMPORTERS}
+    offenders = _experiment_importers()
     assert not offenders, f"modules below the experiments import them: {offenders}"
-
-
-@pytest.mark.parametrize("module", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=why))
-                                    for m, why in KNOWN_EXPERIMENT_IMPORTERS.items()])
-def test_known_experiment_importer_is_gone(module):
-    assert module not in _experiment_importers()
 
 
 @pytest.mark.parametrize("lower,upper", [("lautum.regularizers", "lautum.experiments"),

@@ -14,7 +14,7 @@ user, and two torchvision sets that are not in the paper) or any
 data on which the tests exercise this path without downloads.
 
 Training is the shared :class:`~lautum.train.Trainer` fed by a ``DataLoader``
-(images decoded and augmented per batch) for exactly ``iterations`` steps, with
+(images decoded and augmented per batch) for exactly ``finetune_steps`` steps, with
 the step schedule counted in steps (``milestone_unit="step"``); evaluation is
 :func:`lautum.train.evaluate` on the test ``Dataset``.
 """
@@ -168,22 +168,22 @@ def run_one(cfg, spec, data_dir=None, cache_dir=None, progress=None) -> dict[str
     frozen = freeze_first_blocks(model, cfg.freeze_blocks) if spec.method.endswith("-freeze") else []
     penalty = build_regularizer(spec.method, model, alpha, cfg.beta, which=cfg.penalize, fisher=fisher).to(device)
     g = torch.Generator().manual_seed(spec.seed)
-    batch = min(cfg.batch_size, len(data.train))
+    batch = min(cfg.finetune_batch_size, len(data.train))
     workers = min(8, os.cpu_count() or 1) if device.type == "cuda" and not isinstance(data.train, TensorDataset) else 0
     loader = DataLoader(data.train, batch_size=batch, shuffle=True, drop_last=True, generator=g, num_workers=workers,
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
-    drop_at = math.floor(cfg.iterations * cfg.lr_drop)
+    drop_at = math.floor(cfg.finetune_steps * cfg.lr_drop)
     # SGD with momentum 0.9 (the penalty's gradient inside the momentum), LR ÷10 at step drop_at.
-    tc = TrainConfig(steps=cfg.iterations, batch_size=batch, lr=cfg.lr, momentum=0.9, schedule="step",
+    tc = TrainConfig(steps=cfg.finetune_steps, batch_size=batch, lr=cfg.finetune_lr, momentum=0.9, schedule="step",
                      milestones=(drop_at,), milestone_unit="step", gamma=0.1, seed=spec.seed, device=str(device),
                      progress=progress, eval_every=10**9)  # evaluated below, on the test Dataset
     hist = Trainer(model, tc, terms=[Term(method, penalty, inputs=lambda ctx: ())]).fit({"target": loader})
     log = [{"step": r["step"], "ce": r["ce/target"], "penalty": r[method], "lr": r["lr"]}
-           for r in hist.steps if r["step"] % 100 == 0 or r["step"] == cfg.iterations - 1]
+           for r in hist.steps if r["step"] % 100 == 0 or r["step"] == cfg.finetune_steps - 1]
     metrics["target_test_acc"] = evaluate(model, data.test, batch_size=128, num_workers=workers, amp=True)["acc"]
-    metrics["val_acc"] = (evaluate(model, data.val, batch_size=128, num_workers=workers, amp=True)["acc"]
+    metrics["target_val_acc"] = (evaluate(model, data.val, batch_size=128, num_workers=workers, amp=True)["acc"]
                           if data.val is not None else math.nan)
-    metrics.update({"iterations": cfg.iterations, "lr_drop_step": drop_at, "batch_size": batch,
+    metrics.update({"finetune_steps": cfg.finetune_steps, "lr_drop_step": drop_at, "finetune_batch_size": batch,
                     "final_ce": log[-1]["ce"], "final_penalty": log[-1]["penalty"], "n_frozen_tensors": len(frozen),
                     "n_target_train": len(data.train), "n_target_test": len(data.test),
                     "target_in_paper": data.in_paper})

@@ -34,6 +34,7 @@ Caltech-256; its data and model code live in :mod:`lautum.experiments.full_scale
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,10 @@ from torch import nn
 
 from lautum.data import make_transfer_split
 from lautum.device import resolve_device, seed_everything
-from lautum.experiments import full_scale
-from lautum.experiments.config import build_config, config_dict
+from lautum.experiments import full_scale, protocol
+from lautum.experiments.config import ConfigError, build_config, config_dict
 from lautum.experiments.record import run_record
-from lautum.experiments.source_model import SourceModelConfig, pretrain_source
+from lautum.experiments.source_model import pretrain_source
 from lautum.models import freeze_first_blocks, new_head
 from lautum.records import config_hash
 from lautum.regularizers import (
@@ -58,12 +59,10 @@ from lautum.regularizers import (
     normalised_fisher,
     snapshot,
 )
-from lautum.stats import paired_difference
-from lautum.sweep import RunSpec, run_sweep
+from lautum.sweep import RunSpec
 from lautum.train import Term, TrainConfig, Trainer, evaluate
 
-__all__ = ["NAME", "METHODS", "Config", "PROFILES", "make_config", "specs", "run_one", "run",
-           "select_alpha", "records_table", "CLAIMS", "claim_verdicts"]
+__all__ = ["NAME", "METHODS", "Config", "PROFILES", "make_config", "specs", "run_one", "run"]
 
 NAME = "l2sp-paper"
 METHODS = ("l2", "l2sp", "l1sp", "gl-sp", "l2sp-fisher", "l2-freeze", "l2sp-freeze")
@@ -103,11 +102,12 @@ class Config:
     source_epochs: int = 2
     source_lr: float = 0.05
     source_batch_size: int = 64
-    # fine-tuning (paper: SGD momentum 0.9, batch 64, LR ÷10 at 2/3 of the iterations, final iterate)
-    iterations: int = 100
-    lr: float = 0.01
+    # fine-tuning (paper: SGD momentum 0.9, batch 64, LR ÷10 at 2/3 of the steps, final iterate)
+    finetune_steps: int = 100
+    finetune_lr: float = 0.01
     lr_drop: float = 2 / 3
-    batch_size: int = 64
+    finetune_batch_size: int = 64
+    threads: int = 1
     # full scale (torchvision ResNet on Caltech-256 etc.; see lautum.experiments.full_scale)
     arch: str = "small_cnn"
     pretrained: bool = True
@@ -118,16 +118,17 @@ class Config:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # 2-core CPU: the notebook's live run (84 runs of 100 iterations, 3 seeds).
+    # 2-core CPU: the notebook's live run (84 runs of 100 steps, 3 seeds).
     "quick": {"fisher_samples": 300},
-    # At most an hour on a 2-core CPU: 210 runs of 300 iterations, 5 seeds. Measured: 49 min of run time
+    # At most an hour on a 2-core CPU: 210 runs of 300 steps, 5 seeds. Measured: 49 min of run time
     # (one torch thread, on a CPU shared with other jobs: 14 s per run on average).
-    "medium": {"seeds": (0, 1, 2, 3, 4), "alphas": (1e-2, 1e-1, 1.0), "iterations": 300,
+    "medium": {"seeds": (0, 1, 2, 3, 4), "alphas": (1e-2, 1e-1, 1.0), "finetune_steps": 300,
                "n_val_per_class": 20, "n_target_test": 2000},
     # The paper's protocol (GPU, internet for the ImageNet weights, Caltech-256 fetched by hand).
     "full": {"source": "imagenet", "targets": ("caltech256-30", "caltech256-60"), "arch": "resnet101",
              "pretrained": True, "ks": (0,), "seeds": (0, 1, 2, 3, 4), "alphas": (1e-3, 1e-2, 1e-1, 1.0),
-             "iterations": 9000, "lr": 0.01, "batch_size": 64, "freeze_blocks": 1, "image_size": 224,
+             "finetune_steps": 9000, "finetune_lr": 0.01, "finetune_batch_size": 64, "freeze_blocks": 1,
+             "image_size": 224, "threads": 0,
              "channels": 3, "n_target_test": None, "n_val_per_class": 5, "fisher_source": "imagenet",
              "fisher_samples": 1000, "methods": ("l2", "l2sp", "l1sp", "gl-sp", "l2sp-fisher",
                                                  "l2-freeze", "l2sp-freeze")},
@@ -137,17 +138,15 @@ PROFILES: dict[str, dict[str, Any]] = {
 def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides."""
     cfg = build_config(Config, profile, overrides, PROFILES)
-    unknown = set(cfg.methods) - set(METHODS)
-    if unknown:
-        raise ValueError(f"unknown method(s) {sorted(unknown)}; this experiment has {list(METHODS)}")
+    protocol.check_methods(cfg, METHODS)
     if cfg.arch not in SMALL_ARCHS + RESNETS:
-        raise ValueError(f"unknown arch {cfg.arch!r}; expected one of {list(SMALL_ARCHS + RESNETS)}")
+        raise ConfigError(f"unknown arch {cfg.arch!r}; expected one of {list(SMALL_ARCHS + RESNETS)}")
     if cfg.penalize not in ("kernels", "all"):
-        raise ValueError(f"penalize must be 'kernels' or 'all', got {cfg.penalize!r}")
+        raise ConfigError(f"penalize must be 'kernels' or 'all', got {cfg.penalize!r}")
     if not 0 < cfg.lr_drop <= 1:
-        raise ValueError(f"lr_drop is the fraction of the iterations after which the LR drops; got {cfg.lr_drop}")
+        raise ConfigError(f"lr_drop is the fraction of the steps after which the LR drops; got {cfg.lr_drop}")
     if any(a < 0 for a in cfg.alphas) or cfg.beta < 0:
-        raise ValueError("alphas and beta must be non-negative")
+        raise ConfigError("alphas and beta must be non-negative")
     return cfg
 
 
@@ -183,36 +182,16 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def schedule(cfg: Config, n_train: int) -> tuple[int, int, tuple[int, ...]]:
-    """``(batch, epochs, milestones)`` giving about ``cfg.iterations`` steps with the LR drop at ``lr_drop``."""
-    batch = min(cfg.batch_size, n_train)
+    """``(batch, epochs, milestones)`` giving about ``cfg.finetune_steps`` steps with the LR drop at ``lr_drop``."""
+    batch = min(cfg.finetune_batch_size, n_train)
     spe = steps_per_epoch(n_train, batch)
-    epochs = max(1, round(cfg.iterations / spe))
+    epochs = max(1, round(cfg.finetune_steps / spe))
     drop = round(epochs * cfg.lr_drop)
     milestones = (drop,) if 0 < drop < epochs else ()
     return batch, epochs, milestones
 
 
-def select_alpha(table, metric: str = "val_acc", by=("target", "k", "method")):
-    """Per ``by`` group, the α with the best mean ``metric`` over seeds; returns the rows at that α.
-
-    Ties go to the smaller α. This is the paper's cross-validation of α, on a
-    validation split disjoint from the test split.
-    """
-    by = list(by)
-    mean = table.groupby(by + ["alpha"], as_index=False)[metric].mean()
-    mean = mean.sort_values(by + [metric, "alpha"], ascending=[True] * len(by) + [False, True])
-    best = mean.groupby(by, as_index=False).first()[by + ["alpha"]]
-    return table.merge(best, on=by + ["alpha"])
-
-
 # -- the scaled-down path ----------------------------------------------------------------------------------------
-def _source_config(cfg: Config, seed: int) -> SourceModelConfig:
-    return SourceModelConfig(source=cfg.source, n_source_train=cfg.n_source_train, image_size=cfg.image_size,
-                             channels=cfg.channels, width=cfg.width, feature_dim=cfg.feature_dim,
-                             epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=cfg.source_batch_size,
-                             seed=seed)
-
-
 _SPLITS: dict[tuple, Any] = {}
 _FISHERS: dict[tuple, tuple[dict[str, torch.Tensor], float]] = {}
 
@@ -253,13 +232,13 @@ def finetune(cfg: Config, method: str, alpha: float, seed: int, model: nn.Module
     frozen = freeze_first_blocks(model, cfg.freeze_blocks) if method.endswith("-freeze") else []
     reg = build_regularizer(method, model, alpha, cfg.beta, which=cfg.penalize, fisher=fisher)
     batch, epochs, milestones = schedule(cfg, len(train_xy[1]))
-    tc = TrainConfig(epochs=epochs, batch_size=batch, lr=cfg.lr, momentum=0.9, schedule="step",
+    tc = TrainConfig(epochs=epochs, batch_size=batch, lr=cfg.finetune_lr, momentum=0.9, schedule="step",
                      milestones=milestones, gamma=0.1, seed=seed, device=str(device), progress=progress,
                      eval_every=max(epochs, 1))
     trainer = Trainer(model, tc, terms=[Term(base_method(method), reg, inputs=lambda ctx: ())])
     hist = trainer.fit({"target": train_xy})
     last = hist.steps[-1]
-    info = {"iterations": trainer.step, "epochs": epochs, "batch_size": batch,
+    info = {"finetune_steps": trainer.step, "finetune_epochs": epochs, "finetune_batch_size": batch,
             "lr_drop_step": milestones[0] * steps_per_epoch(len(train_xy[1]), batch) if milestones else None,
             "final_train_loss": last["loss"], "final_ce": last["ce/target"],
             "final_penalty": last[base_method(method)], "n_frozen_tensors": len(frozen)}
@@ -275,7 +254,7 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     params = dict(spec.params)
     target, k, alpha = params["target"], params["k"], params["alpha"]
     split = _split(cfg, target, k, spec.seed, data_dir, device)
-    source_cfg = _source_config(cfg, spec.seed)
+    source_cfg = protocol.source_model_config(cfg, spec.seed)
     model = pretrain_source(source_cfg, split.source_train.x, split.source_train.y, len(split.source_classes),
                             device=device, cache_dir=cache_dir, progress=progress)
     metrics: dict[str, Any] = {"source_test_acc": evaluate(model, split.source_test.x, split.source_test.y)["acc"]}
@@ -291,7 +270,7 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
                                (split.target_labeled.x, split.target_labeled.y), device, fisher=fisher,
                                progress=progress)
     test = evaluate(model, split.target_test.x, split.target_test.y)
-    metrics["val_acc"] = evaluate(model, split.target_val.x, split.target_val.y)["acc"]
+    metrics["target_val_acc"] = evaluate(model, split.target_val.x, split.target_val.y)["acc"]
     metrics["target_test_acc"] = test["acc"]
     metrics["target_test_loss"] = test["loss"]
     metrics.update(info)
@@ -303,99 +282,10 @@ def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=
     return run_record(cfg, spec, metrics, history=None, started=t0, device=device)
 
 
-def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None):
-    """Run the whole grid through :func:`lautum.sweep.run_sweep`; return the tidy table.
+def run(cfg: Config, results_dir: str | Path = "results", data_dir=None, cache_dir=None, progress=None, **kwargs):
+    """Run the whole grid (see :func:`lautum.experiments.protocol.run`); return the tidy table.
 
     Columns: ``method``, ``seed``, ``target``, ``k``, ``alpha`` and every metric
-    (``val_acc``, ``target_test_acc``, ``dist/<tensor>``, ...).
+    (``target_val_acc``, ``target_test_acc``, ``dist/<tensor>``, ...).
     """
-    result = run_sweep(specs(cfg), lambda s: run_one(cfg, s, data_dir, cache_dir, progress=False),
-                       results_dir, progress=progress)
-    return result.table()
-
-
-# -- from records to verdicts (used by the notebook; nothing here trains) --------------------------------------
-def records_table(records: list[dict]):
-    """A tidy table from run records (as :meth:`lautum.sweep.SweepResult.table`), plus provenance columns."""
-    import pandas as pd
-
-    rows = []
-    for r in records:
-        row = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "profile": r["profile"]}
-        row.update(r.get("params", {}))
-        row.update(r["metrics"])
-        row["elapsed_s"] = r["elapsed_s"]
-        prov = r["provenance"]
-        row.update({"device": prov.get("device_name") or prov.get("device"), "date": prov.get("date"),
-                    "commit": prov.get("git_commit"), "torch_threads": prov.get("torch_threads")})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-#: The paper's claims tested here, and the rule each verdict follows (fixed before looking at the results).
-CLAIMS = {
-    "C1": ("L2-SP beats L2 on every target (ICLR Table 2: by 3.1-4.9 points)",
-           "paired diff l2sp - l2 at the selected alphas: reproduced if the 95% CI is above 0 on every target, "
-           "not reproduced if it is below 0 on some target, else inconclusive"),
-    "C2": ("L2-SP-Fisher brings no significant gain over L2-SP",
-           "paired diff l2sp-fisher - l2sp: reproduced if the CI's lower end is <= 0 on every target, "
-           "not reproduced if it is above 0 on some target"),
-    "C3": ("Freezing the first layers helps L2 but not L2-SP (Fig. 2)",
-           "paired diffs l2-freeze - l2 and l2sp-freeze - l2sp: reproduced if the first CI is above 0 and the "
-           "second's lower end is <= 0; not reproduced if freezing significantly hurts L2 or helps L2-SP; "
-           "else inconclusive"),
-    "C4": ("L2-SP stays closer to the starting point than L2, in every layer",
-           "paired diff of ||w - w0||/||w0|| (l2 - l2sp) per penalised tensor: reproduced if every CI is above 0 "
-           "on every target, not reproduced if one is below 0, else inconclusive"),
-    "C5": ("L1-SP and Group-Lasso-SP are no better than L2-SP",
-           "paired diffs l1sp - l2sp and gl-sp - l2sp: reproduced if the CIs' lower ends are <= 0 on every "
-           "target, not reproduced if one is above 0"),
-}
-
-
-def _combine(verdicts: list[str]) -> str:
-    if "not reproduced" in verdicts:
-        return "not reproduced"
-    if verdicts and all(v == "reproduced" for v in verdicts):
-        return "reproduced"
-    return "inconclusive"
-
-
-def claim_verdicts(selected, level: float = 0.95):
-    """Per claim and target: the paired difference (mean, CI, n) and its verdict, from α-selected runs.
-
-    ``selected`` is :func:`select_alpha`'s output (one α per target × k × method).
-    Returns ``(detail, summary)`` DataFrames; ``summary`` has one verdict per claim.
-    """
-    import pandas as pd
-
-    def diff(a, b, metric="target_test_acc", table=selected):
-        return paired_difference(table, a, b, metric=metric, by=["target", "k"], level=level)
-
-    rows = []
-
-    def add(claim, d, verdict_fn, what=None):
-        for r in d.itertuples():
-            rows.append({"claim": claim, "target": r.target, "k": r.k, "comparison": what or f"{r.a} - {r.b}",
-                         "mean": r.mean, "ci": r.ci, "low": r.low, "high": r.high, "n": r.n,
-                         "verdict": verdict_fn(r)})
-
-    add("C1", diff("l2sp", "l2"),
-        lambda r: "reproduced" if r.low > 0 else "not reproduced" if r.high < 0 else "inconclusive")
-    add("C2", diff("l2sp-fisher", "l2sp"), lambda r: "not reproduced" if r.low > 0 else "reproduced")
-    add("C3", diff("l2-freeze", "l2"),
-        lambda r: "reproduced" if r.low > 0 else "not reproduced" if r.high < 0 else "inconclusive")
-    add("C3", diff("l2sp-freeze", "l2sp"), lambda r: "not reproduced" if r.low > 0 else "reproduced")
-    layers = sorted(c.removeprefix("reldist/") for c in selected.columns if c.startswith("reldist/"))
-    for layer in layers:
-        add("C4", diff("l2", "l2sp", metric=f"reldist/{layer}"),
-            lambda r: "reproduced" if r.low > 0 else "not reproduced" if r.high < 0 else "inconclusive",
-            what=f"reldist {layer}: l2 - l2sp")
-    add("C5", diff("l1sp", "l2sp"), lambda r: "not reproduced" if r.low > 0 else "reproduced")
-    add("C5", diff("gl-sp", "l2sp"), lambda r: "not reproduced" if r.low > 0 else "reproduced")
-    detail = pd.DataFrame(rows)
-    summary = pd.DataFrame([{"claim": c, "statement": CLAIMS[c][0],
-                             "verdict": _combine(detail.loc[detail.claim == c, "verdict"].tolist()),
-                             "min_seeds": int(detail.loc[detail.claim == c, "n"].min()),
-                             "rule": CLAIMS[c][1]} for c in CLAIMS if (detail.claim == c).any()])
-    return detail, summary
+    return protocol.run(sys.modules[__name__], cfg, results_dir, data_dir, cache_dir, progress, **kwargs)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lautum.data import resolve_cache_dir
 from lautum.device import seed_everything
 from lautum.models import TransferNet, small_cnn
 from lautum.records import atomic_write_bytes, cached_model_path
@@ -53,8 +54,6 @@ def pretrain_source(cfg: SourceModelConfig, x: torch.Tensor, y: torch.Tensor, nu
     ``(x, y)`` must be the source training set that ``cfg`` describes (the split's
     ``source_train``); the cache key is ``cfg``, not the tensors.
     """
-    from lautum.data import resolve_cache_dir
-
     path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "source", dataclasses.asdict(cfg))
     model = build_small_cnn(cfg, num_classes)
     if path.exists():
