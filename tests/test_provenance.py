@@ -157,3 +157,28 @@ def test_verify_compares_the_full_metric_set(tiny_record, tmp_path):
     result = verify_record(_edited(path, tmp_path, edit), data_dir=data)
     assert ("source_test_acc", "<absent>") == result.rows[[r[0] for r in result.rows].index("source_test_acc")][:2]
     assert not result.reproduced
+
+
+def test_the_cli_refuses_a_dirty_committed_profile_in_one_line(monkeypatch, tmp_path, capsys):
+    from lautum.cli import main
+
+    monkeypatch.setattr(protocol, "git_state", lambda: ("abc123", True))
+    assert main(["run", "transfer-baseline", "--profile", "medium", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lautum run: refusing to make transfer-baseline records of the 'medium' profile")
+    assert "--allow-dirty" in err and "\n" not in err and not list(tmp_path.rglob("*"))
+
+
+def test_the_cli_stops_at_stale_records_in_one_line(tmp_path, capsys):
+    from lautum.cli import main
+
+    exp = get_experiment("transfer-baseline")
+    cfg = exp.make_config("quick", **TINY)
+    spec = exp.specs(cfg)[0]
+    write_record(spec.record_path(tmp_path), {**_record(spec, code_hash="0ld0ld0ld0ld"), "experiment": exp.NAME})
+    args = ["run", "transfer-baseline", "--results-dir", str(tmp_path)]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={','.join(map(str, value)) if isinstance(value, tuple) else value}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lautum run: 1 of the 1 finished records") and "--stale rerun" in err
