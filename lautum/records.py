@@ -3,7 +3,8 @@
 A record is what every number in the book comes from. It holds the experiment,
 method, configuration, seed, profile, metrics, elapsed time and provenance:
 package, torch and Python versions, the git commit and whether the tree was
-dirty, a hash of the code that computes runs (:func:`code_hash`), the device,
+dirty, a hash of the code that computed the run (:func:`lautum.source.code_hash` of
+the experiment's module), the device,
 the CPU and the kernels torch ran (:mod:`lautum.kernels`). Files are written to a
 temporary name in the same folder and renamed into place, so a killed run never
 leaves a half-written record that a resumed sweep would trust; each carries a
@@ -30,8 +31,6 @@ import lautum
 
 __all__ = [
     "config_hash",
-    "code_hash",
-    "is_run_code",
     "git_state",
     "record_digest",
     "provenance",
@@ -78,41 +77,8 @@ def config_hash(config: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-# Modules that never compute a run (presentation, CLI, benchmarks, checking): editing them
-# does not make earlier records stale.
-_NOT_RUN_CODE = ("lautum/cli.py", "lautum/notebook.py", "lautum/chapter.py", "lautum/analysis.py", "lautum/verify.py",
-                 "lautum/bench/", "lautum/reports/")
 # What decides a run's numbers besides its configuration: the package and its pins.
 _RUN_AFFECTING = ("lautum", "pyproject.toml", "requirements")
-
-
-def is_run_code(relpath: str) -> bool:
-    """Whether the file at ``relpath`` (relative to the repository root) is hashed by :func:`code_hash`.
-
-    >>> is_run_code("lautum/train.py"), is_run_code("lautum/cli.py"), is_run_code("lautum/bench/sinkhorn.py")
-    (True, False, False)
-    """
-    return (relpath.startswith("lautum/") and relpath.endswith(".py")
-            and not any(relpath == p or (p.endswith("/") and relpath.startswith(p)) for p in _NOT_RUN_CODE))
-
-
-def code_hash(files: dict[str, bytes] | None = None, length: int = 12) -> str:
-    """A short hash of the source that computes runs: every ``lautum/**/*.py`` but the presentation modules.
-
-    ``files`` maps repository-relative paths to contents (default: the installed
-    package's files), so the same hash can be computed from a git commit's tree.
-
-    >>> code_hash({"lautum/train.py": b"x", "lautum/cli.py": b"y"}) == code_hash({"lautum/train.py": b"x"})
-    True
-    """
-    if files is None:
-        root = Path(lautum.__file__).resolve().parent.parent
-        files = {p.relative_to(root).as_posix(): p.read_bytes()
-                 for p in (root / "lautum").rglob("*.py")}
-    h = hashlib.sha256()
-    for rel in sorted(f for f in files if is_run_code(f)):
-        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    return h.hexdigest()[:length]
 
 
 def git_state(cwd: Path | None = None) -> tuple[str | None, bool]:
@@ -133,9 +99,10 @@ def git_state(cwd: Path | None = None) -> tuple[str | None, bool]:
     return head.stdout.strip(), bool(status.stdout.strip()) or status.returncode != 0
 
 
-def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Where and with what a result was computed (see the module docstring)."""
+def provenance(device: torch.device | str | None = None, module: str = "lautum") -> dict[str, Any]:
+    """Where and with what a result was computed (see the module docstring); ``module`` computed it."""
     from lautum import kernels
+    from lautum.source import code_hash
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
     commit, dirty = git_state()
@@ -147,7 +114,8 @@ def provenance(device: torch.device | str | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "git_commit": None if commit is None else commit + ("-dirty" if dirty else ""),
         "dirty": dirty,
-        "code_hash": code_hash(),
+        "code_module": module,
+        "code_hash": code_hash(module),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu["name"],
         "cpu": {k: cpu[k] for k in ("vendor", "family", "model", "arch", "avx2", "avx512")},
@@ -166,7 +134,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a record is as readable as any file the user writes
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from lautum.progress import progress_bar
-from lautum.records import code_hash, is_complete, read_record, write_record
+from lautum.records import is_complete, read_record, write_record
+from lautum.source import code_hash
 
 __all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult", "StaleRecordsError", "STALE_CHOICES"]
 
@@ -88,12 +89,18 @@ class SweepResult:
 
 
 def stale_specs(specs: Iterable[RunSpec], results_dir: str | Path) -> list[RunSpec]:
-    """The specs whose complete record was made by code with another :func:`~lautum.records.code_hash`."""
-    here = code_hash()
+    """The specs whose complete record was made by other code than this checkout's (:func:`lautum.source.code_hash`)."""
+    here: dict[str, str] = {}
     out = []
     for spec in specs:
         path = spec.record_path(results_dir)
-        if is_complete(path) and read_record(path)["provenance"].get("code_hash") != here:
+        if not is_complete(path):
+            continue
+        prov = read_record(path)["provenance"]
+        module = prov.get("code_module", "lautum")
+        if module not in here:
+            here[module] = code_hash(module)
+        if prov.get("code_hash") != here[module]:
             out.append(spec)
     return out
 
@@ -127,7 +134,7 @@ def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_d
         example = paths[next(s for s in specs if s in old)]
         raise StaleRecordsError(
             f"{len(old)} of the {len(specs)} finished records under {Path(results_dir)} were made by other code "
-            f"than this checkout's (code hash {code_hash()}; e.g. {example}). Rerun them with --stale rerun, or "
+            f"than this checkout's (e.g. {example}). Rerun them with --stale rerun, or "
             f"keep them explicitly with --stale keep (each record names the code that made it).")
     todo = [s for s in specs if s in old or not is_complete(paths[s])]
     result = SweepResult(skipped=len(specs) - len(todo))

@@ -27,7 +27,8 @@ import torch
 from lautum.device import resolve_device, torch_threads
 from lautum.experiments import get_experiment
 from lautum.kernels import exact_check_hint, host_cpu, in_effect
-from lautum.records import code_hash, read_record, record_digest
+from lautum.records import read_record, record_digest
+from lautum.source import code_hash
 
 __all__ = ["verify_record", "VerifyResult", "exactness"]
 
@@ -127,8 +128,9 @@ def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, d
         if exact_only:
             result.problems.append("an exact check was required (--exact) but is not possible here")
             return result
-    if prov.get("code_hash") != code_hash():
-        result.notes.append(f"the code here (hash {code_hash()}) differs from the code that made the record "
+    here_hash = code_hash(prov.get("code_module", "lautum"))
+    if prov.get("code_hash") != here_hash:
+        result.notes.append(f"the code here (hash {here_hash}) differs from the code that made the record "
                             f"(hash {prov.get('code_hash')}, commit {prov.get('git_commit')})")
     with torch_threads(prov.get("torch_threads", 0)), tempfile.TemporaryDirectory() as tmp:
         new = exp.run_one(cfg, matches[0], data_dir=data_dir, cache_dir=cache_dir or tmp, progress=False)

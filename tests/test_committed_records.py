@@ -16,7 +16,8 @@ import pytest
 
 from lautum.experiments import EXPERIMENTS
 from lautum.kernels import host_cpu
-from lautum.records import code_hash, read_record, record_digest
+from lautum.records import read_record, record_digest
+from lautum.source import code_hash
 from lautum.verify import verify_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +39,10 @@ def _sample() -> list[Path]:
 
 
 @lru_cache(maxsize=None)
-def _code_hash_at(commit: str) -> str:
+def _code_hash_at(commit: str, module: str) -> str:
     names = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "--", "lautum"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.split()
-    return code_hash({n: subprocess.run(["git", "show", f"{commit}:{n}"], cwd=REPO, capture_output=True,
+    return code_hash(module, {n: subprocess.run(["git", "show", f"{commit}:{n}"], cwd=REPO, capture_output=True,
                                         check=True).stdout for n in names if n.endswith(".py")})
 
 
@@ -58,7 +59,7 @@ def test_record_is_intact_and_from_clean_committed_code(path):
     assert (prov["cpu_capability"], prov["onednn_max_cpu_isa"], prov["mkl_cbwr"]) == ("AVX2", "AVX2", "AVX2")
     if subprocess.run(["git", "cat-file", "-e", prov["git_commit"]], cwd=REPO).returncode != 0:
         pytest.skip("the record's commit is not in this clone's history (a shallow clone?)")
-    assert _code_hash_at(prov["git_commit"]) == prov["code_hash"], "its commit does not hold the code that made it"
+    assert _code_hash_at(prov["git_commit"], prov["code_module"]) == prov["code_hash"], "its commit does not hold the code that made it"
 
 
 @pytest.mark.skipif(not host_cpu()["avx2"], reason="the records were made with AVX2 kernels, which this CPU lacks")

@@ -11,7 +11,8 @@ import pytest
 from lautum import records
 from lautum.experiments import get_experiment, protocol
 from lautum.experiments.protocol import DirtyTreeError
-from lautum.records import code_hash, git_state, provenance, read_record, record_digest, write_record
+from lautum.records import git_state, provenance, read_record, record_digest, write_record
+from lautum.source import code_hash, module_closure, package_files
 from lautum.sweep import RunSpec, StaleRecordsError, run_sweep
 from lautum.verify import verify_record
 
@@ -38,16 +39,28 @@ def test_outside_a_checkout_the_state_is_unknown_and_counts_as_dirty(tmp_path):
     assert git_state(tmp_path) == (None, True)
 
 
-def test_code_hash_ignores_presentation_modules_only():
-    base = {"lautum/train.py": b"a", "lautum/cli.py": b"b", "lautum/bench/x.py": b"c"}
-    assert code_hash(base) == code_hash({**base, "lautum/cli.py": b"changed", "lautum/bench/x.py": b"changed"})
-    assert code_hash(base) != code_hash({**base, "lautum/train.py": b"changed"})
-    assert code_hash(base) != code_hash({**base, "lautum/new_module.py": b""})
+def test_code_hash_covers_the_run_code_an_experiment_imports_and_nothing_else():
+    base = {"lautum/__init__.py": b"", "lautum/train.py": b"a", "lautum/cli.py": b"b", "lautum/bench/x.py": b"c",
+            "lautum/exp.py": b"import lautum.train\nimport lautum.cli\nfrom lautum.bench import x\n"}
+    h = code_hash("lautum.exp", base)
+    assert h == code_hash("lautum.exp", {**base, "lautum/cli.py": b"changed", "lautum/bench/x.py": b"changed"})
+    assert h == code_hash("lautum.exp", {**base, "lautum/other_experiment.py": b"new"})
+    assert h != code_hash("lautum.exp", {**base, "lautum/train.py": b"changed"})
+
+
+def test_each_experiment_hashes_its_own_closure():
+    files = package_files()
+    l2sp = module_closure("lautum.experiments.l2sp_paper", files)
+    assert "lautum/train.py" in l2sp and "lautum/experiments/full_scale.py" in l2sp
+    assert "lautum/experiments/lautum_paper.py" not in l2sp and "lautum/regularizers/information.py" in l2sp
+    edited = {**files, "lautum/experiments/lautum_paper.py": files["lautum/experiments/lautum_paper.py"] + b"#"}
+    assert code_hash("lautum.experiments.l2sp_paper", edited) == code_hash("lautum.experiments.l2sp_paper", files)
+    assert code_hash("lautum.experiments.lautum_paper", edited) != code_hash("lautum.experiments.lautum_paper", files)
 
 
 def test_provenance_says_what_ran():
     prov = provenance()
-    for key in ("git_commit", "dirty", "code_hash", "cpu", "kernels", "cpu_capability", "onednn_max_cpu_isa",
+    for key in ("git_commit", "dirty", "code_hash", "code_module", "cpu", "kernels", "cpu_capability", "onednn_max_cpu_isa",
                 "torch_threads", "torch"):
         assert key in prov
     assert set(prov["cpu"]) == {"vendor", "family", "model", "arch", "avx2", "avx512"}
@@ -88,7 +101,7 @@ def test_a_resumed_sweep_stops_at_records_made_by_other_code(tmp_path):
     kept = run_sweep(specs, _record, tmp_path, progress=False, stale="keep")
     assert kept.ran == 1 and kept.records[0]["provenance"]["code_hash"] == "0ld0ld0ld0ld"
     rerun = run_sweep(specs, _record, tmp_path, progress=False, stale="rerun")
-    assert rerun.ran == 1 and {r["provenance"]["code_hash"] for r in rerun.records} == {code_hash()}
+    assert rerun.ran == 1 and {r["provenance"]["code_hash"] for r in rerun.records} == {code_hash("lautum")}
 
 
 def test_records_carry_a_digest_that_survives_non_finite_values(tmp_path):

@@ -64,3 +64,12 @@ def test_config_hash_and_model_cache_path(tmp_path):
     assert config_hash({"a": 1}) != config_hash({"a": 2})
     p = cached_model_path(tmp_path, "source", {"a": 1})
     assert p.parent == tmp_path and p.name.startswith("source-") and p.suffix == ".pt"
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "r.json", b"{}")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

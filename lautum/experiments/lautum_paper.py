@@ -215,8 +215,10 @@ PROFILES: dict[str, dict[str, Any]] = {
                "sweep_multipliers": (0.01, 0.1, 1.0, 10.0), "sweep_seeds": (0, 1, 2),
                "ablations": ("noise_scale=0.1", "noise_scale=10", "ridge=0", "ridge=0.1", "layer=penultimate"),
                "ablation_methods": ("lautum",), "ablation_seeds": (0, 1, 2), "log_every": 10,
-               # selected by select_lambda on this profile's own sweep (k=20, seeds 0-2), run before the rest
-               "lam_lautum": 0.001, "lam_lautum_neg": 0.001, "lam_mi": 0.01, "lam_mkmmd": 0.01, "lam_te": 3.0,
+               # rule R0 (lautum.reports.lautum_paper.lambda_selection) on this profile's own sweep (k=20,
+               # seeds 0-2), run before the rest; re-selected when the records were re-made on the AVX2 pin
+               # (mkmmd: 0.01 before, 1.0 now)
+               "lam_lautum": 0.001, "lam_lautum_neg": 0.001, "lam_mi": 0.01, "lam_mkmmd": 1.0, "lam_te": 3.0,
                "lambda_selection": "this profile's sweep (0.01-10 x LAMBDA_BASE, k=20, seeds 0-2), run first: the "
                                    "λ of highest mean target validation accuracy, no diverged seed, ties to the "
                                    "smaller"},

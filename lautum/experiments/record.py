@@ -25,5 +25,5 @@ def run_record(cfg: Any, spec: RunSpec, metrics: dict[str, Any], *, history: Any
         "experiment": spec.experiment, "method": spec.method, "seed": spec.seed, "profile": cfg.profile,
         "params": dict(spec.params), "config": config_dict(cfg), "config_hash": spec.config_hash,
         "metrics": metrics, "history": history, "elapsed_s": time.perf_counter() - started,
-        "provenance": {**provenance(device), **provenance_extra},
+        "provenance": {**provenance(device, type(cfg).__module__), **provenance_extra},
     }
