@@ -31,6 +31,14 @@ inside :math:`(-m, m)`); *not equivalent* if the :math:`1-\\alpha` interval lies
 entirely outside :math:`[-m, m]`; otherwise *inconclusive*. A difference whose
 interval merely contains 0 is never evidence of equivalence.
 
+**R2b non-superiority** (:func:`non_superiority`), for "A is no better than B" claims
+(one-sided: A may be worse), with a declared margin :math:`m > 0`: the upper one-sided
+test of TOST at level :math:`\\alpha`; *reproduced* if it rejects
+:math:`H_0: \\mu \\ge m` (the upper end of the :math:`1-2\\alpha` interval, i.e. the
+one-sided :math:`1-\\alpha` upper bound, lies below :math:`m`); *not reproduced* if the
+:math:`1-\\alpha` interval lies entirely above :math:`m`; otherwise *inconclusive*. As
+for R2, an interval that reaches 0 is never evidence for the claim.
+
 **R3 Holm family** (:func:`superiority_family`), for several secondary claims of one
 paper: R1's one-sided t tests, with Holm–Bonferroni step-down adjustment
 (:func:`holm`) over the claims; *reproduced* only where Holm rejects "A does not beat
@@ -38,7 +46,8 @@ B", *not reproduced* only where Holm rejects "A beats B".
 
 **R4 every** (:func:`all_of`), for a claim made for every target (or every k): the
 claim's verdicts in each cell combine into *reproduced* (*equivalent*) if all are,
-*not reproduced* (*not equivalent*) if one is, otherwise *inconclusive*.
+*not reproduced* (*not equivalent*) if one is, otherwise *inconclusive*. R1 and R2b
+verdicts (both *reproduced* / *not reproduced*) combine with each other, not with R2's.
 
 **R5 inconclusive**: whatever the rules do not decide (including fewer than two
 seeds) is *inconclusive*, stated with the design's detectable effect
@@ -66,8 +75,8 @@ from lautum.stats import MeanCI, mean_ci
 from lautum.stats import summarize as summarize_groups
 
 __all__ = ["TIE_TOLERANCE", "POWER", "tidy", "select_on_validation", "apply_selection", "paired", "Verdict",
-           "detectable_effect", "superiority", "equivalence", "holm", "superiority_family", "all_of", "verdicts",
-           "summary", "provenance_label"]
+           "detectable_effect", "superiority", "equivalence", "non_superiority", "holm", "superiority_family",
+           "all_of", "verdicts", "summary", "provenance_label"]
 
 #: Two mean validation metrics closer than this are a tie (float noise of averaging over seeds).
 TIE_TOLERANCE = 1e-12
@@ -77,6 +86,7 @@ POWER = 0.80
 _RUN_COLUMNS = ("experiment", "method", "seed", "profile")
 _SUPERIORITY = "superiority"
 _EQUIVALENCE = "equivalence"
+_NON_SUPERIORITY = "non-superiority"
 
 
 # -- 1. the tidy table -------------------------------------------------------------------------------------------
@@ -341,15 +351,16 @@ class Verdict:
     Attributes
     ----------
     rule : str
-        ``"superiority"`` or ``"equivalence"``.
+        ``"superiority"``, ``"equivalence"`` or ``"non-superiority"``.
     verdict : str
-        ``"reproduced"``, ``"not reproduced"`` or ``"inconclusive"`` (superiority);
-        ``"equivalent"``, ``"not equivalent"`` or ``"inconclusive"`` (equivalence).
+        ``"reproduced"``, ``"not reproduced"`` or ``"inconclusive"`` (superiority,
+        non-superiority); ``"equivalent"``, ``"not equivalent"`` or ``"inconclusive"``
+        (equivalence).
     effect : float
         The mean paired difference.
     low, high, level : float
         The interval the rule reads and its coverage (superiority: ``level``;
-        equivalence: the TOST interval, coverage :math:`1-2\\alpha`).
+        equivalence and non-superiority: the TOST interval, coverage :math:`1-2\\alpha`).
     sd : float
         Standard deviation of the differences.
     n : int
@@ -357,11 +368,12 @@ class Verdict:
     margin : float
     detectable_effect : float
         The smallest true mean difference this design detects with 80% power
-        (:func:`detectable_effect`); for superiority, counted from 0 and beyond the
-        margin (margin + the design's detectable shift).
+        (:func:`detectable_effect`); for superiority and non-superiority, counted from 0
+        and beyond the margin (margin + the design's detectable shift).
     p_value : float
         Superiority: one-sided p of "A does not beat B by more than the margin";
-        equivalence: the larger of the two TOST p-values.
+        equivalence: the larger of the two TOST p-values; non-superiority: the upper
+        TOST p-value, one-sided p of "A beats B by the margin or more".
     a, b : str
         Names of the compared methods, for :meth:`sentence`.
     p_holm : float
@@ -403,8 +415,8 @@ class Verdict:
 
         shown_level = self.level
         low, high = self.low, self.high
-        if self.rule == _EQUIVALENCE and self.verdict == "not equivalent":
-            shown_level = (1 + self.level) / 2  # the 1 - alpha interval decides "not equivalent"
+        if (self.rule, self.verdict) in ((_EQUIVALENCE, "not equivalent"), (_NON_SUPERIORITY, "not reproduced")):
+            shown_level = (1 + self.level) / 2  # the 1 - alpha interval decides these two
             low, high = self.interval(shown_level)
         if self.n >= 2:
             evidence = f"{100 * shown_level:g}% CI {num(low)} to {num(high)}, n = {self.n} seeds"
@@ -419,6 +431,11 @@ class Verdict:
             head = {"reproduced": f"{self.a} beats {self.b} by {num(self.effect)} {unit}{above}",
                     "not reproduced": f"{self.a} does not beat {self.b}{beyond}: {difference}",
                     "inconclusive": f"{self.a} beats {self.b}{beyond}? {difference}"}[self.verdict]
+        elif self.rule == _NON_SUPERIORITY:
+            beyond = f"by more than {num(self.margin)} {unit}"
+            head = {"reproduced": f"{self.a} is no better than {self.b} {beyond}: {difference}",
+                    "not reproduced": f"{self.a} beats {self.b} {beyond}: {difference}",
+                    "inconclusive": f"{self.a} no better than {self.b} {beyond}? {difference}"}[self.verdict]
         else:
             within = f"±{num(self.margin)} {unit}"
             head = {"equivalent": f"{self.a} and {self.b} are equivalent within {within}: {difference}",
@@ -566,6 +583,54 @@ def equivalence(diffs: Sequence[float], margin: float, level: float = 0.95, *, a
                    detectable_effect(sd, n, level), p_value, a, b)
 
 
+def non_superiority(diffs: Sequence[float], margin: float, level: float = 0.95, *, a: str = "A",
+                    b: str = "B") -> Verdict:
+    """Rule R2b, "A is no better than B by more than ``margin``", from paired differences ``a - b``.
+
+    The upper one-sided test of TOST: with :math:`\\alpha = 1-\\ell` and
+    :math:`\\text{se} = s/\\sqrt n`,
+
+    .. math::
+
+        p_+ = P\\!\\left(T_{n-1} < \\frac{\\bar d - m}{\\text{se}}\\right)\\ (H_0: \\mu \\ge m);
+
+    *reproduced* if :math:`p_+ < \\alpha`, i.e. the upper end of the :math:`1-2\\alpha`
+    interval (the one-sided :math:`1-\\alpha` upper bound) lies below :math:`m`; *not
+    reproduced* if the whole :math:`1-\\alpha` interval lies above :math:`m`; otherwise
+    (including :math:`n < 2`) *inconclusive*, with the detectable effect
+    :math:`m + \\delta^*` (:func:`detectable_effect`): the true advantage of A that this
+    design shows as *not reproduced* with 80% power. The margin must be declared: there
+    is no default, and a margin of 0 is refused (that claim is "B beats A", rule R1).
+
+    Examples
+    --------
+    Mean 0.002, s = 0.0015811, t_{0.95,4} = 2.1318: the 90% interval's upper end is
+    0.002 + 0.0015074 = 0.0035 < 0.01 (reproduced); a mean of 0.03 with the same spread
+    has its 95% interval (±0.0019632) above 0.01 (not reproduced).
+
+    >>> d = [0.003, 0.0, 0.002, 0.004, 0.001]
+    >>> v = non_superiority(d, margin=0.01)
+    >>> v.verdict, v.level, round(v.high, 5)
+    ('reproduced', 0.9, 0.00351)
+    >>> non_superiority([x + 0.028 for x in d], margin=0.01).verdict
+    'not reproduced'
+    >>> non_superiority(d, margin=0.003).verdict
+    'inconclusive'
+    """
+    if not (math.isfinite(margin) and margin > 0):
+        raise ValueError(f"a non-superiority margin must be declared, finite and > 0; got {margin}")
+    if not 0.5 < level < 1:
+        raise ValueError(f"level must be in (0.5, 1) for a 1 - 2 alpha interval, got {level}")
+    _, mean, sd, n = _moments(diffs)
+    alpha = 1 - level
+    low, high = _t_interval(mean, sd, n, 1 - 2 * alpha)
+    outer_low, _ = _t_interval(mean, sd, n, level)
+    p_value = float(distributions.t.cdf(_t_statistic(mean, margin, sd, n), n - 1)) if n >= 2 else math.nan
+    verdict = "reproduced" if p_value < alpha else "not reproduced" if outer_low > margin else "inconclusive"
+    return Verdict(_NON_SUPERIORITY, verdict, mean, low, high, 1 - 2 * alpha, sd, n, margin,
+                   margin + detectable_effect(sd, n, level), p_value, a, b)
+
+
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> pd.DataFrame:
     """Holm–Bonferroni step-down adjustment of ``m`` p-values (family-wise error ≤ ``alpha``).
 
@@ -643,7 +708,8 @@ def superiority_family(diffs: Sequence[Sequence[float]], names: Sequence[tuple[s
 def all_of(results: Sequence[Verdict]) -> str:
     """Rule R4: one verdict for a claim made for every cell (target, k), from its verdict in each.
 
-    Superiority: *reproduced* if every cell is, *not reproduced* if one is, else
+    Superiority and non-superiority (which may be mixed: both say *reproduced* or *not
+    reproduced*): *reproduced* if every cell is, *not reproduced* if one is, else
     *inconclusive*; equivalence likewise with *equivalent* / *not equivalent*. No
     cells: *inconclusive*.
 
@@ -653,11 +719,11 @@ def all_of(results: Sequence[Verdict]) -> str:
     'inconclusive'
     """
     rules = {v.rule for v in results}
-    if len(rules) > 1:
+    if len(rules) > 1 and rules != {_SUPERIORITY, _NON_SUPERIORITY}:
         raise ValueError(f"cannot combine verdicts of different rules {sorted(rules)}")
     if not results:
         return "inconclusive"
-    holds, fails = ("reproduced", "not reproduced") if rules == {_SUPERIORITY} else ("equivalent", "not equivalent")
+    holds, fails = ("equivalent", "not equivalent") if rules == {_EQUIVALENCE} else ("reproduced", "not reproduced")
     found = {v.verdict for v in results}
     return fails if fails in found else holds if found == {holds} else "inconclusive"
 
@@ -666,8 +732,8 @@ def verdicts(differences: pd.DataFrame, rule: Callable[..., Verdict], scale: flo
              **rule_arguments: Any) -> pd.DataFrame:
     """Apply a verdict rule to each row of :func:`paired`'s table.
 
-    ``rule`` is :func:`superiority` or :func:`equivalence` (``rule_arguments``: its
-    ``margin``, ``level``). Returns the table with ``verdict``, ``detectable_effect``,
+    ``rule`` is :func:`superiority`, :func:`equivalence` or :func:`non_superiority`
+    (``rule_arguments``: its ``margin``, ``level``). Returns the table with ``verdict``, ``detectable_effect``,
     ``p_value`` and ``sentence`` (:meth:`Verdict.sentence` with ``scale`` and ``unit``) added.
 
     Examples

@@ -268,6 +268,61 @@ def test_equivalence_with_a_huge_margin_says_equivalent(diffs):
     assert A.equivalence(diffs, margin=1e6).verdict == "equivalent"
 
 
+# -- non-superiority (the upper test of TOST) ---------------------------------------------------------------------
+def test_non_superiority_reproduced_against_scipy():
+    rng = np.random.default_rng(11)
+    d = 0.002 + 0.004 * rng.standard_normal(8)  # A about as good as B: no better by 1 point
+    v = A.non_superiority(d, margin=0.01, a="l1sp", b="l2sp")
+    upper = stats.ttest_1samp(d, 0.01, alternative="less")  # H0: mu >= m
+    bound = stats.ttest_1samp(d, 0.0, alternative="less").confidence_interval(0.95).high  # one-sided 95% bound
+    ci90 = stats.ttest_1samp(d, 0.0).confidence_interval(0.90)
+    assert v.rule == "non-superiority" and v.verdict == "reproduced"
+    assert v.p_value == pytest.approx(upper.pvalue, rel=1e-9) and v.p_value < 0.05
+    assert v.level == pytest.approx(0.90) and (v.low, v.high) == pytest.approx((ci90.low, ci90.high), abs=1e-12)
+    assert v.high == pytest.approx(bound, abs=1e-12) and v.high < 0.01
+    assert v.sentence().startswith("l1sp is no better than l2sp by more than 1.0 points: l1sp − l2sp = ")
+    assert "(90% CI " in v.sentence() and v.sentence().endswith("n = 8 seeds): reproduced.")
+
+
+def test_non_superiority_not_reproduced_against_scipy():
+    rng = np.random.default_rng(12)
+    d = 0.04 + 0.005 * rng.standard_normal(6)  # A beats B by about 4 points
+    v = A.non_superiority(d, margin=0.01)
+    ci95 = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert v.verdict == "not reproduced" and v.interval(0.95)[0] == pytest.approx(ci95.low, abs=1e-12)
+    assert ci95.low > 0.01
+    assert v.p_value == pytest.approx(stats.ttest_1samp(d, 0.01, alternative="less").pvalue, rel=1e-9)
+    assert "A beats B by more than 1.0 points" in v.sentence() and "(95% CI " in v.sentence()
+
+
+def test_non_superiority_inconclusive_never_decided_by_the_interval_reaching_zero():
+    rng = np.random.default_rng(13)
+    d = 0.003 + 0.02 * rng.standard_normal(5)  # interval contains 0, yet is no evidence that A is no better
+    v = A.non_superiority(d, margin=0.01)
+    ci95 = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert ci95.low < 0 < ci95.high and v.high > 0.01 and ci95.low < 0.01
+    assert v.verdict == "inconclusive"
+    assert v.p_value == pytest.approx(stats.ttest_1samp(d, 0.01, alternative="less").pvalue, rel=1e-9)
+    assert v.p_value >= 0.05
+    assert v.detectable_effect == pytest.approx(0.01 + A.detectable_effect(v.sd, 5))
+    assert "This design detects a true difference of" in v.sentence()
+    assert A.non_superiority([0.001], margin=0.01).verdict == "inconclusive"
+    for margin in (0.0, -0.01, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="margin"):
+            A.non_superiority(d, margin=margin)
+
+
+def test_all_of_mixes_superiority_and_non_superiority_only():
+    yes = A.superiority([0.02, 0.03, 0.025])
+    no_better = A.non_superiority([0.001, -0.001, 0.0], margin=0.01)
+    better = A.non_superiority([0.05, 0.051, 0.049], margin=0.01)
+    assert A.all_of([no_better, no_better]) == "reproduced"
+    assert A.all_of([yes, no_better]) == "reproduced"
+    assert A.all_of([yes, better]) == "not reproduced"
+    with pytest.raises(ValueError):
+        A.all_of([no_better, A.equivalence([0.001, -0.001, 0.0], margin=0.01)])
+
+
 # -- Holm --------------------------------------------------------------------------------------------------------
 def test_holm_textbook_example():
     h = A.holm([0.01, 0.04, 0.03, 0.005], alpha=0.05)
