@@ -19,7 +19,7 @@ def test_profiles_and_overrides():
 
 @pytest.mark.parametrize("kw,match", [({"no_such": 1}, "unknown setting 'no_such'"),
                                       ({"ks": "a,b"}, "ks"),
-                                      ({"finetune_epochs": 1.5}, "wrong type")])
+                                      ({"finetune_steps": 1.5}, "wrong type")])
 def test_bad_settings_are_errors(kw, match):
     with pytest.raises(ConfigError, match=match):
         tb.make_config("quick", **kw)
