@@ -8,11 +8,12 @@ computes with on an x86 CPU:
 
 - ``ATEN_CPU_CAPABILITY=avx2`` — ATen's own kernels (elementwise ops, reductions);
 - ``ONEDNN_MAX_CPU_ISA=AVX2`` — oneDNN's (convolutions);
-- ``MKL_CBWR=AVX2`` — MKL's (matrix products): its *conditional numerical
-  reproducibility* mode, which runs the same AVX2 code path on Intel and AMD CPUs
-  (without it MKL picks code paths by vendor: records made on an AMD EPYC with the
-  first two pins did not reproduce on an Intel Xeon with them, 0.9599 vs 0.9661 in
-  one accuracy).
+- ``MKL_CBWR=COMPATIBLE`` — MKL's (matrix products): its *conditional numerical
+  reproducibility* mode on the SSE2 branch, the one MKL runs alike on Intel and on
+  other vendors' CPUs (MKL picks code paths by vendor: records made on an AMD EPYC
+  with the first two pins did not reproduce on an Intel Xeon with them, 0.9599 vs
+  0.9661 in one accuracy; and MKL documents that its ``AVX2`` branch falls back to
+  its default dispatch on non-Intel CPUs).
 
 With only the first two set, a record made on an AVX2 AMD EPYC reproduced on an
 AVX-512 AMD EPYC (either pin alone did not). torch reads the first when it
@@ -51,7 +52,7 @@ __all__ = ["ENV", "MODES", "PIN_VARIABLES", "KernelPinWarning", "requested_mode"
 ENV = "LAUTUM_KERNELS"
 MODES = ("avx2", "native")
 #: The variables the AVX2 pin sets, with their values.
-PIN_VARIABLES = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+PIN_VARIABLES = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
 
 # The variables this module set itself (so that switching to native can take them back).
 _set_here: set[str] = set()
@@ -163,7 +164,7 @@ def exact_check_hint() -> str:
     """The environment that gives an exact check, as one would type it.
 
     >>> exact_check_hint()
-    'ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2 (and LAUTUM_KERNELS unset or avx2)'
+    'ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE (and LAUTUM_KERNELS unset or avx2)'
     """
     pairs = " ".join(f"{k}={v}" for k, v in PIN_VARIABLES.items())
     return f"{pairs} (and {ENV} unset or avx2)"

@@ -40,6 +40,7 @@ __all__ = [
     "is_complete",
     "load_records",
     "cached_model_path",
+    "cache_context",
     "RECORD_KEYS",
 ]
 
@@ -203,6 +204,19 @@ def load_records(folder: str | os.PathLike) -> list[dict[str, Any]]:
             rec["_path"] = str(p)
             recs.append(rec)
     return recs
+
+
+def cache_context(module: str, device: torch.device | str) -> dict[str, Any]:
+    """What besides its configuration decides a cached model: the code, torch, the kernels, device and threads.
+
+    Part of every model-cache key, so a model trained by other code, another torch,
+    native kernels or on a GPU is never loaded into a run that says otherwise.
+    """
+    from lautum import kernels
+    from lautum.source import code_hash
+
+    return {"code": code_hash(module), "torch": torch.__version__, **kernels.in_effect(),
+            "device": torch.device(device).type, "threads": torch.get_num_threads()}
 
 
 def cached_model_path(cache_dir: str | os.PathLike, kind: str, config: Any) -> Path:

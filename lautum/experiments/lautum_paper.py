@@ -80,7 +80,7 @@ from lautum.experiments import protocol
 from lautum.experiments.config import ConfigError, build_config, config_dict
 from lautum.experiments.record import run_record
 from lautum.models import new_head, resnet, small_cnn
-from lautum.records import atomic_write_bytes, cached_model_path, config_hash
+from lautum.records import atomic_write_bytes, cache_context, cached_model_path, config_hash
 from lautum.regularizers.alignment import MKMMD
 from lautum.regularizers.consistency import TemporalEnsembling, rampup_weight
 from lautum.regularizers.information import (
@@ -438,7 +438,7 @@ def _phase1_key(cfg: Config, method: str, lam: float | None, run: dict, seed: in
 
 def _phase1(cfg: Config, method: str, lam, run: dict, seed: int, split, device, cache_dir, progress):
     """Source-phase model (cached), its compact history and metrics."""
-    key = _phase1_key(cfg, method, lam, run, seed)
+    key = {**_phase1_key(cfg, method, lam, run, seed), "made_by": cache_context(__name__, device)}
     path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "lautum-paper-phase1", key)
     model = _build_model(cfg, len(split.source_classes), seed).to(device)
     mon_layer, mon_input = channel_layer(model, "first")

@@ -18,7 +18,7 @@ import torch
 from lautum.data import resolve_cache_dir
 from lautum.device import seed_everything
 from lautum.models import TransferNet, small_cnn
-from lautum.records import atomic_write_bytes, cached_model_path
+from lautum.records import atomic_write_bytes, cache_context, cached_model_path
 from lautum.train import TrainConfig, Trainer
 
 __all__ = ["SourceModelConfig", "build_small_cnn", "pretrain_source"]
@@ -52,9 +52,10 @@ def pretrain_source(cfg: SourceModelConfig, x: torch.Tensor, y: torch.Tensor, nu
     """The source model for ``cfg``: loaded from the model cache, or trained on ``(x, y)`` and cached.
 
     ``(x, y)`` must be the source training set that ``cfg`` describes (the split's
-    ``source_train``); the cache key is ``cfg``, not the tensors.
+    ``source_train``); the cache key is ``cfg`` and :func:`~lautum.records.cache_context`, not the tensors.
     """
-    path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "source", dataclasses.asdict(cfg))
+    key = {**dataclasses.asdict(cfg), "made_by": cache_context(__name__, device)}
+    path = cached_model_path(resolve_cache_dir(cache_dir) / "models", "source", key)
     model = build_small_cnn(cfg, num_classes)
     if path.exists():
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
