@@ -423,7 +423,7 @@ class Verdict:
         else:
             evidence = f"n = {self.n} seed{'' if self.n == 1 else 's'}, no interval"
         if self.family_size > 1:
-            evidence += f", Holm-adjusted p = {self.p_holm:.3g} over {self.family_size} claims"
+            evidence += f", Holm-adjusted p for the claim = {self.p_holm:.3g} over {self.family_size} tests"
         difference = f"{self.a} − {self.b} = {signed(self.effect)} {unit}"
         if self.rule == _SUPERIORITY:
             beyond = f" by more than {num(self.margin)} {unit}" if self.margin else ""
@@ -443,8 +443,9 @@ class Verdict:
                     "inconclusive": f"{self.a} and {self.b} equivalent within {within}? {difference}"}[self.verdict]
         text = f"{head} ({evidence}): {self.verdict}."
         if self.verdict == "inconclusive":
+            adjusted = " before the Holm adjustment (a lower bound)" if self.family_size > 1 else ""
             text += (f" This design detects a true difference of {num(self.detectable_effect)} {unit} "
-                     f"with {POWER:.0%} power." if math.isfinite(self.detectable_effect)
+                     f"with {POWER:.0%} power{adjusted}." if math.isfinite(self.detectable_effect)
                      else " Too few seeds to estimate what this design can detect.")
         return text
 

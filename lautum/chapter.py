@@ -79,7 +79,7 @@ def setup(profile: str, *, seed: int = 0, device: str = "auto", sizes: dict[str,
                          f"(rerun with -p profile {next(iter(sizes))})")
     unknown = set(given) - set(sizes[profile])
     if unknown:
-        raise ValueError(f"sizes {sorted(unknown)} were given but no profile defines them")
+        raise ValueError(f"sizes {sorted(unknown)} were given but profile {profile!r} does not define them")
     chosen = {k: (given[k] if given.get(k) is not None else v) for k, v in sizes[profile].items()}
     seed_everything(seed)
     pd.set_option("display.precision", precision)

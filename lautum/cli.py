@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--tolerance otherwise. Exits 1 if any record does not reproduce.")
     v.add_argument("records", nargs="+")
     v.add_argument("--data-dir", default=None)
-    v.add_argument("--tolerance", type=float, default=0.02, help="absolute tolerance off the exact path")
+    v.add_argument("--tolerance", type=float, default=0.02,
+                   help="off the exact path: absolute tolerance, or relative for values above 1")
     v.add_argument("--exact", action="store_true",
                    help="fail unless the check can be bit for bit here (same torch, threads and CPU kernels)")
     v.set_defaults(fn=_cmd_verify)

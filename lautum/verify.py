@@ -1,13 +1,15 @@
 """``lautum verify RECORD``: rerun the configuration of one run record and compare.
 
-A run on the CPU is bit-identical when four things match the record: the torch
-version, the number of torch threads (the rerun always uses the recorded count),
-the CPU kernels torch dispatches (``cpu_capability``, pinned to AVX2 by default,
-see :mod:`lautum.kernels`), oneDNN's ISA limit and MKL's code path. Then every metric must be
-equal, bit for bit (a diverged run's NaN equals NaN). When one of them differs —
-another torch, native kernels, a GPU — exactness cannot be expected: the metrics
-must agree within ``tolerance``, and the report says in one line what to set for
-an exact check. ``exact_only`` turns that case into a failure.
+A run on the CPU is bit-identical when the torch version and the kernels match the
+record: the CPU kernels torch dispatches (``cpu_capability``, pinned to AVX2 by
+default, see :mod:`lautum.kernels`), oneDNN's ISA limit and MKL's code path — and,
+for a record made with native (unpinned) kernels, the CPU itself. The rerun always
+uses the recorded thread count (a record without one cannot be checked exactly).
+Then every metric must be equal, bit for bit (a diverged run's NaN equals NaN).
+When one of them differs — another torch, native kernels, a GPU — exactness cannot
+be expected: each metric must agree within ``tolerance`` (absolute, or relative
+for large values), and the report says in one line what to change for an exact
+check. ``exact_only`` turns that case into a failure.
 
 Before anything is rerun, the record itself is checked: its digest (so a metric
 or provenance field edited or deleted by hand fails), and its configuration hash
@@ -65,7 +67,7 @@ def exactness(recorded: dict[str, Any], here: dict[str, Any], device_here: torch
     ``here`` holds this process's ``torch`` version and :func:`lautum.kernels.in_effect`.
 
     >>> rec = {"device": "cpu", "torch": "2.14.1", "cpu_capability": "AVX2", "onednn_max_cpu_isa": "AVX2",
-    ...        "mkl_cbwr": "AVX2"}
+    ...        "mkl_cbwr": "COMPATIBLE", "torch_threads": 1}
     >>> exactness(rec, dict(rec), torch.device("cpu"))
     (True, '')
     >>> exactness(rec, {**rec, "cpu_capability": "AVX512"}, torch.device("cpu"))[1]
@@ -73,11 +75,21 @@ def exactness(recorded: dict[str, Any], here: dict[str, Any], device_here: torch
     """
     if torch.device(recorded.get("device", "cpu")).type != "cpu" or device_here.type != "cpu":
         return False, "a GPU run is not bit-reproducible across machines"
-    if "cpu_capability" not in recorded:
-        return False, "the record predates kernel recording (no cpu_capability)"
+    if "cpu_capability" not in recorded or "torch_threads" not in recorded:
+        return False, "the record predates kernel and thread recording"
     diffs = [f"{k} is {here.get(k)} here, {recorded.get(k)} in the record"
              for k in _EXACT_KEYS if here.get(k) != recorded.get(k)]
+    unpinned = "native" in (recorded.get("onednn_max_cpu_isa"), recorded.get("mkl_cbwr"))
+    if unpinned and recorded.get("cpu") != here.get("cpu"):
+        diffs.append("the record ran unpinned (native) kernels, which are exact only on the same CPU model")
     return (not diffs), "; ".join(diffs)
+
+
+def _hint(why: str) -> str:
+    """What to change for an exact check, given :func:`exactness`'s reason."""
+    if "torch is" in why:
+        return "install the torch of requirements/pinned.txt (the record's version)"
+    return f"run with {exact_check_hint()}"
 
 
 def _same(old: Any, new: Any, exact: bool, tolerance: float) -> bool:
@@ -85,7 +97,7 @@ def _same(old: Any, new: Any, exact: bool, tolerance: float) -> bool:
     if isinstance(old, numbers) and isinstance(new, numbers) and not isinstance(old, bool):
         if math.isnan(old) or math.isnan(new):
             return math.isnan(old) and math.isnan(new)
-        return old == new if exact else math.isclose(old, new, rel_tol=0.0, abs_tol=tolerance)
+        return old == new if exact else math.isclose(old, new, rel_tol=tolerance, abs_tol=tolerance)
     return old == new
 
 
@@ -110,7 +122,8 @@ def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, d
         overrides["device"] = device
     cfg = exp.make_config(rec["profile"], **overrides)
     now = resolve_device(cfg.device)
-    exact, why = exactness(prov, {"torch": torch.__version__, **in_effect()}, now)
+    here = {"torch": torch.__version__, **in_effect(), "cpu": {k: host_cpu()[k] for k in prov.get("cpu", {})}}
+    exact, why = exactness(prov, here, now)
     result = VerifyResult(str(path), exact, tolerance)
     matches = [s for s in exp.specs(cfg) if s.method == rec["method"] and s.seed == rec["seed"]
                and dict(s.params) == rec.get("params", {})]
@@ -123,7 +136,7 @@ def verify_record(path: str | Path, *, data_dir=None, tolerance: float = 0.02, d
         if now.type == "cpu" and not host_cpu()["avx2"]:
             note += " This CPU has no AVX2, so the AVX2 kernels the records use cannot run here."
         elif now.type == "cpu":
-            note += f" For an exact check run with {exact_check_hint()}."
+            note += f" For an exact check, {_hint(why)}."
         result.notes.append(note)
         if exact_only:
             result.problems.append("an exact check was required (--exact) but is not possible here")

@@ -363,7 +363,7 @@ def test_superiority_family_by_hand():
     assert [v.verdict for v in vs] == expected
     assert expected[0] == "reproduced" and expected[2] == "not reproduced"
     assert [v.p_holm for v in vs] == pytest.approx(p_adj)
-    assert all(v.family_size == 4 for v in vs) and "over 4 claims" in vs[0].sentence()
+    assert all(v.family_size == 4 for v in vs) and "over 4 tests" in vs[0].sentence()
     assert vs[1].a == "mi" and vs[1].b == "te"
     with pytest.raises(ValueError):
         A.superiority_family(family, names[:2])

@@ -109,6 +109,6 @@ def test_lifting_the_pin_is_detected_and_the_exact_setting_named(pinned_record, 
     out = _lautum("verify", str(pinned_record), **lift)
     assert "comparing within" in out.stdout, out.stdout
     assert "not bit-comparable: cpu_capability is" in out.stdout
-    assert "For an exact check run with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE" in out.stdout
+    assert "For an exact check, run with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE" in out.stdout
     strict = _lautum("verify", "--exact", str(pinned_record), **lift)
     assert strict.returncode == 1 and "an exact check was required (--exact)" in strict.stdout

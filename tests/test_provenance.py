@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from lautum import records
 from lautum.experiments import get_experiment, protocol
@@ -195,3 +196,17 @@ def test_the_cli_stops_at_stale_records_in_one_line(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lautum run: 1 of the 1 finished records") and "--stale rerun" in err
+
+
+def test_native_records_are_exact_only_on_the_same_cpu():
+    from lautum.verify import exactness
+
+    rec = {"device": "cpu", "torch": "2.14.1", "cpu_capability": "AVX512", "onednn_max_cpu_isa": "native",
+           "mkl_cbwr": "native", "torch_threads": 1, "cpu": {"vendor": "AuthenticAMD", "model": "17"}}
+    here = {k: rec[k] for k in ("torch", "cpu_capability", "onednn_max_cpu_isa", "mkl_cbwr")}
+    cpu = torch.device("cpu")
+    assert exactness(rec, {**here, "cpu": rec["cpu"]}, cpu) == (True, "")
+    exact, why = exactness(rec, {**here, "cpu": {"vendor": "GenuineIntel", "model": "143"}}, cpu)
+    assert not exact and "same CPU model" in why
+    del rec["torch_threads"]
+    assert exactness(rec, {**here, "cpu": rec["cpu"]}, cpu) == (False, "the record predates kernel and thread recording")

@@ -15,6 +15,8 @@ import statistics
 import subprocess
 import sys
 
+from lautum.kernels import ENV, PIN_VARIABLES
+
 __all__ = ["run_kernel_pin_benchmark", "format_kernel_pin_benchmark"]
 
 _CHILD = ("import json; from lautum.bench.plain_step import plain_step_benchmark; from lautum.kernels import in_effect; "
@@ -23,8 +25,8 @@ _CHILD = ("import json; from lautum.bench.plain_step import plain_step_benchmark
 
 
 def _measure(mode: str, steps: int, warmup: int, repeats: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
-    env["LAUTUM_KERNELS"] = mode
+    env = {k: v for k, v in os.environ.items() if k not in PIN_VARIABLES}
+    env[ENV] = mode
     code = _CHILD.format(steps=steps, warmup=warmup, repeats=repeats)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
