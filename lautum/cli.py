@@ -1,12 +1,21 @@
 """The ``lautum`` command line: thin over the module.
 
-    lautum [--kernels avx2|native] COMMAND ...
+    lautum [--kernels avx2|native] [--debug] COMMAND ...
     lautum run EXPERIMENT --profile quick|medium|full [--set KEY=VALUE ...] [--stale stop|rerun|keep]
+               [--executor local|slurm|submitit-local [--partition P --time T --cpus-per-task N --mem M
+               --gpus-per-task G --array-parallelism N --account A --qos Q --wait-timeout S --dry-run]]
+    lautum status EXPERIMENT --profile P [--set KEY=VALUE ...]
     lautum rerun NOTEBOOK [-p NAME VALUE ...] [--profile full]
     lautum data list | fetch NAME...
     lautum bench [NAME ...]
     lautum verify RECORD...
     lautum env
+
+Every expected failure (a bad setting, missing or corrupt data, an unwritable
+folder, a diverged run, ...) ends in one line on stderr, ``lautum COMMAND: what
+was wrong; what to do``, and exit status 2; ``--debug`` shows its traceback. An
+unexpected error (a bug) says so in one line, exit status 1, traceback with
+``--debug``. Ctrl-C exits 130 and says how many runs finished.
 """
 
 from __future__ import annotations
@@ -14,23 +23,45 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "CommandLineError"]
 
 
-def _cmd_run(args) -> int:
+class CommandLineError(ValueError):
+    """The command line itself is wrong (a missing argument, a malformed value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse's usage block plus message becomes one actionable line.
+        raise CommandLineError(f"{message} (see `{self.prog} --help`)")
+
+
+def _config(args):
+    """The experiment module and its config from ``EXPERIMENT --profile P --set KEY=VALUE ...``."""
     from lautum.experiments import get_experiment
 
     exp = get_experiment(args.experiment)
     overrides = {}
     for item in args.set:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            raise CommandLineError(f"--set expects KEY=VALUE, got {item!r} (e.g. --set seeds=0,1)")
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
-    cfg = exp.make_config(args.profile, **overrides)
-    table = exp.run(cfg, results_dir=args.results_dir, data_dir=args.data_dir, progress=not args.quiet,
-                    stale=args.stale, allow_dirty=args.allow_dirty)
+    return exp, exp.make_config(args.profile, **overrides)
+
+
+def _cmd_run(args) -> int:
+    from lautum.executors import DryRun, make_executor
+
+    exp, cfg = _config(args)
+    try:
+        table = exp.run(cfg, results_dir=args.results_dir, data_dir=args.data_dir, progress=not args.quiet,
+                        stale=args.stale, allow_dirty=args.allow_dirty,
+                        executor=make_executor(args, threads=getattr(cfg, "threads", 0)))
+    except DryRun:
+        return 0
     import pandas as pd
 
     with pd.option_context("display.max_rows", 500, "display.width", 200):
@@ -38,17 +69,21 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_status(args) -> int:
+    from lautum.status import format_status, sweep_status
+
+    exp, cfg = _config(args)
+    print(format_status(sweep_status(exp.specs(cfg), args.results_dir)))
+    return 0
+
+
 def _cmd_rerun(args) -> int:
-    from lautum.notebook import ParameterError, parse_cli_value, rerun
+    from lautum.notebook import parse_cli_value, rerun
 
     values = {name: parse_cli_value(value) for name, value in args.p}
     if args.profile:
         values["profile"] = args.profile
-    try:
-        out = rerun(args.notebook, values, output_dir=args.output_dir, timeout=args.timeout)
-    except ParameterError as err:
-        print(f"lautum rerun: {err}", file=sys.stderr)
-        return 2
+    out = rerun(args.notebook, values, output_dir=args.output_dir, timeout=args.timeout)
     print(f"executed copy written to {out}")
     return 0
 
@@ -59,7 +94,8 @@ def _cmd_data(args) -> int:
     if args.action == "list":
         print(f"data root: {data.resolve_data_root(args.root)}")
         for st in data.data_status(args.root):
-            state = "verified" if st.verified else ("present, not verified" if st.present else "missing")
+            state = ("verified" if st.verified else "corrupt" if st.corrupt else "missing" if st.missing
+                     else "present, not verified")
             detail = [f"missing {', '.join(st.missing)}"] if st.missing else []
             detail += [f"corrupt {c}" for c in st.corrupt]
             if (st.missing or st.corrupt) and not st.fetchable:
@@ -67,7 +103,8 @@ def _cmd_data(args) -> int:
             print(f"  {st.name:<9} {state:<22} ({st.layout}){'  ' + '; '.join(detail) if detail else ''}")
         return 0
     if not args.names:
-        raise SystemExit("lautum data fetch: name at least one data set (see `lautum data list`)")
+        raise CommandLineError("name at least one data set to fetch, e.g. `lautum data fetch mnist` "
+                               "(`lautum data list` shows them all)")
     for name in args.names:
         paths = data.fetch(name, root=args.root, base_url=args.base_url)
         print(f"{name}: ready ({len(paths)} files)")
@@ -76,11 +113,13 @@ def _cmd_data(args) -> int:
 
 def _cmd_bench(args) -> int:
     from lautum.bench import BENCHMARKS
+    from lautum.experiments.config import check_device
 
+    check_device(args.device)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise SystemExit(f"unknown benchmark(s) {unknown}; available: {', '.join(BENCHMARKS)}")
+        raise CommandLineError(f"unknown benchmark(s) {unknown}; available: {', '.join(BENCHMARKS)}")
     results = []
     for name in names:
         fn, fmt = BENCHMARKS[name]
@@ -104,8 +143,10 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_env(args) -> int:
+    from lautum.experiments.config import check_device
     from lautum.records import atomic_write_bytes, environment_markdown
 
+    check_device(args.device)
     text = environment_markdown(args.device)
     if args.output:
         atomic_write_bytes(args.output, text.encode())
@@ -115,14 +156,19 @@ def _cmd_env(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from lautum.executors import add_executor_arguments
+    from lautum.status import add_status_command
+
+    p = _Parser(
         prog="lautum",
         description="Run the lautum book's experiments, rerun its chapters, manage data, benchmark.",
     )
     p.add_argument("--kernels", choices=["avx2", "native"], default=None,
                    help="CPU kernels torch runs: avx2 (default; records reproduce bit for bit on any x86 CPU) or "
                         "native (this CPU's fastest, e.g. AVX-512; records say so). Same as $LAUTUM_KERNELS.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of a failure (by default an expected failure is one line on stderr)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run an experiment's grid (methods × settings × seeds), resumable",
                        description="Run every configuration of an experiment, writing one JSON record per run "
@@ -141,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-dirty", action="store_true",
                    help="make records of a committed profile (medium, full) from uncommitted code; every record "
                         "is stamped dirty")
+    add_executor_arguments(r)
     r.set_defaults(fn=_cmd_run)
+    add_status_command(sub, _cmd_status)
 
     rr = sub.add_parser("rerun", help="execute a chapter with other parameters (papermill)",
                         description="Execute NOTEBOOK with papermill into _build/reruns/, never over the source. "
@@ -195,23 +243,54 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from lautum import kernels
-
-    args = build_parser().parse_args(argv)
-    if args.kernels:
-        kernels.apply(args.kernels)  # before anything imports torch
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures a person can act on: shown as one line, exit 2."""
     from lautum.data.errors import DataFetchError
+    from lautum.data.image_folders import FullScaleDataError
+    from lautum.executors import TasksFailedError
     from lautum.experiments.protocol import DirtyTreeError
+    from lautum.notebook import NotebookFailed, ParameterError
     from lautum.sweep import StaleRecordsError
+    from lautum.train import DivergenceError
 
+    return (ValueError, KeyError, OSError, DataFetchError, FullScaleDataError, DirtyTreeError, StaleRecordsError,
+            DivergenceError, ParameterError, NotebookFailed, TasksFailedError)
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message in one line: its ``summary`` where it has one, else its lines joined."""
+    msg = getattr(err, "summary", None) or (err.args[0] if isinstance(err, KeyError) and err.args else str(err))
+    return " ".join(part.strip() for part in str(msg).splitlines() if part.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    command = "lautum"
     try:
+        from lautum import kernels
+
+        args = build_parser().parse_args(argv)
+        command = f"lautum {args.command}"
+        if args.kernels:
+            kernels.apply(args.kernels)  # before anything imports torch
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError, DataFetchError, DirtyTreeError, StaleRecordsError) as err:
-        # Errors meant for a person: print the message, not a traceback.
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"lautum {args.command}: {msg}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as err:
+        # A sweep says how many runs finished; records are written atomically, so none is half-written.
+        print(f"{command}: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise  # --help and --version
+    except Exception as err:
+        expected = isinstance(err, _expected_errors())
+        if debug:
+            traceback.print_exc()
+            return 2 if expected else 1
+        if expected:
+            print(f"{command}: {one_line(err)}", file=sys.stderr)
+            return 2
+        print(f"{command}: internal error ({type(err).__name__}: {one_line(err)}). This is a bug in lautum: rerun "
+              "with --debug for the traceback and report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

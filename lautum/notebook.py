@@ -2,8 +2,12 @@
 
 Every notebook's first code cell is tagged ``parameters`` and assigns literals
 (``profile = "quick"``, ``seed = 0`` ...). :func:`rerun` reads those defaults,
-checks each requested name and value type against them, and only then executes
-the notebook with papermill into ``_build/reruns/`` — never over the source.
+checks each requested name and value type against them, and the profile against
+the profiles the chapter offers (the ``sizes`` of its ``setup(...)`` call, whose
+values also type the parameters that default to ``None``), and only then executes
+the notebook with papermill into ``_build/reruns/`` — never over the source. A
+notebook that fails raises :class:`NotebookFailed` naming the error and the copy
+that holds the traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["ParameterError", "parameters_cell", "notebook_parameters", "validate_parameters",
-           "parse_cli_value", "rerun_path", "rerun"]
+__all__ = ["ParameterError", "NotebookFailed", "parameters_cell", "notebook_parameters", "chapter_profiles",
+           "validate_parameters", "parse_cli_value", "rerun_path", "rerun"]
 
 
 class ParameterError(ValueError):
     """A requested notebook parameter is unknown or has the wrong type."""
+
+
+class NotebookFailed(RuntimeError):
+    """A rerun notebook raised in one of its cells; the executed copy holds the traceback."""
 
 
 def parameters_cell(nb: nbformat.NotebookNode, path: str | Path = "notebook"):
@@ -50,6 +58,31 @@ def notebook_parameters(path: str | Path) -> dict[str, Any]:
     return params
 
 
+def chapter_profiles(path: str | Path) -> dict[str, dict[str, Any]] | None:
+    """The profiles a chapter offers and their sizes, read from its ``setup(profile, ..., sizes=...)`` call.
+
+    ``setup`` without ``sizes`` offers ``quick`` and ``full``; ``None`` if no cell calls ``setup``.
+    """
+    for cell in nbformat.read(Path(path), as_version=4).cells:
+        if cell.cell_type != "code" or "setup(" not in cell.source:
+            continue
+        code = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup":
+                sizes = next((kw.value for kw in node.keywords if kw.arg == "sizes"), None)
+                if sizes is None:
+                    return {"quick": {}, "full": {}}
+                try:
+                    return ast.literal_eval(sizes)
+                except ValueError:
+                    return None
+    return None
+
+
 def _type_name(v: Any) -> str:
     return "None" if v is None else type(v).__name__
 
@@ -61,12 +94,19 @@ def validate_parameters(path: str | Path, values: dict[str, Any]) -> dict[str, A
     accepts any literal; otherwise the type must match the default's.
     """
     defaults = notebook_parameters(path)
+    profiles = chapter_profiles(path)
     problems = []
+    profile = values.get("profile", defaults.get("profile"))
+    if profiles is not None and "profile" in values and values["profile"] not in profiles:
+        problems.append(f"profile {values['profile']!r} is not offered by this chapter (it has "
+                        f"{', '.join(map(str, profiles))})")
+    # A size that defaults to None ("the profile's value") is typed by the profile's value.
+    sized = (profiles or {}).get(profile) or next(iter((profiles or {}).values()), {})
     for name, value in values.items():
         if name not in defaults:
             problems.append(f"unknown parameter {name!r}")
             continue
-        default = defaults[name]
+        default = defaults[name] if defaults[name] is not None else sized.get(name)
         if default is None or value is None:
             continue
         if isinstance(default, bool) or isinstance(value, bool):
@@ -121,12 +161,19 @@ def rerun(path: str | Path, values: dict[str, Any] | None = None, *, output_dir:
     import papermill
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give one notebook file, e.g. {path / 'NAME.ipynb'} "
+                                f"({len(list(path.glob('*.ipynb')))} notebooks there)")
     if not path.exists():
         raise FileNotFoundError(f"no notebook at {path}")
     values = validate_parameters(path, dict(values or {}))
     out = rerun_path(path, values, output_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(path), str(out), parameters=values, kernel_name="python3",
-                               cwd=str(path.resolve().parent), execution_timeout=timeout,
-                               progress_bar=progress)
+    try:
+        papermill.execute_notebook(str(path), str(out), parameters=values, kernel_name="python3",
+                                   cwd=str(path.resolve().parent), execution_timeout=timeout,
+                                   progress_bar=progress)
+    except papermill.PapermillExecutionError as err:
+        raise NotebookFailed(f"{path.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; the "
+                             f"executed copy with the traceback is {out}") from err
     return out

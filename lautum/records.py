@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -163,11 +164,21 @@ def record_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()).hexdigest()
 
 
+#: Metrics that are a run's outcome: non-finite only in a record that says ``"diverged": true``.
+OUTCOME_METRICS = ("target_test_acc", "target_test_loss", "final_train_loss")
+
+
 def write_record(path: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate and atomically write one run record as JSON, with its :func:`record_digest`."""
     missing = [k for k in RECORD_KEYS if k not in record]
     if missing:
         raise ValueError(f"run record lacks {missing}; a record needs all of {list(RECORD_KEYS)}")
+    metrics = record["metrics"]
+    bad = [k for k in OUTCOME_METRICS if isinstance(metrics.get(k), float) and not math.isfinite(metrics[k])]
+    if bad and metrics.get("diverged") is not True:
+        raise ValueError(f"run record of {record['method']} (seed {record['seed']}) has non-finite {bad} but does "
+                         "not say diverged=True; a run whose outcome is not a number either failed (raise) or "
+                         "diverged (record it so)")
     record = {**_jsonable(record), "digest": record_digest(record)}
     data = json.dumps(record, indent=2, sort_keys=True, allow_nan=True) + "\n"
     return atomic_write_bytes(path, data.encode())

@@ -23,7 +23,7 @@ __all__ = ["NOT_RUN_CODE", "is_run_code", "package_files", "module_closure", "co
 
 #: Files that never compute a run: editing them makes no record stale.
 NOT_RUN_CODE = ("lautum/cli.py", "lautum/notebook.py", "lautum/chapter.py", "lautum/analysis.py",
-                "lautum/verify.py", "lautum/bench/", "lautum/reports/",
+                "lautum/verify.py", "lautum/bench/", "lautum/reports/", "lautum/executors.py", "lautum/status.py",
                 "lautum/experiments/__init__.py")  # the registry: adding an experiment changes no run
 
 

@@ -23,13 +23,23 @@ from lautum.progress import progress_bar
 from lautum.records import is_complete, read_record, write_record
 from lautum.source import code_hash
 
-__all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult", "StaleRecordsError", "STALE_CHOICES"]
+__all__ = ["RunSpec", "Executor", "LocalExecutor", "run_sweep", "SweepResult", "StaleRecordsError", "SweepInterrupted",
+           "STALE_CHOICES"]
 
 STALE_CHOICES = ("stop", "rerun", "keep")
 
 
 class StaleRecordsError(RuntimeError):
     """Finished records of this sweep were made by other code than the code here."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``finished`` of ``total`` runs have complete records, the rest resume on a rerun."""
+
+    def __init__(self, finished: int, total: int):
+        super().__init__(f"{finished} of {total} runs finished; run the same command to resume (finished runs "
+                         "are not recomputed)")
+        self.finished, self.total = finished, total
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,9 @@ def run_sweep(specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict], results_d
 
     try:
         (executor or LocalExecutor()).run(fn, todo, done)
+    except KeyboardInterrupt:
+        # A record is written by an atomic rename, so none is half-written; count what is on disk.
+        raise SweepInterrupted(sum(is_complete(p) for p in paths.values()), len(specs)) from None
     finally:
         bar.close()
     result.records = [read_record(paths[s]) for s in specs]

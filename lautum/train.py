@@ -216,6 +216,8 @@ def evaluate(model: nn.Module, x: torch.Tensor | Dataset | Iterable, y: torch.Te
              batch_size: int = 1024, *, num_workers: int = 0, amp: bool = False) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``model``, in eval mode (the mode is restored afterwards).
 
+    Raises :class:`DivergenceError` if the cross-entropy is not finite.
+
     The data are either tensors ``x, y`` (batched by ``batch_size``), a
     :class:`~torch.utils.data.Dataset` of ``(x, y)`` items (batched by a
     ``DataLoader`` of ``batch_size`` with ``num_workers``), or an iterable of
@@ -256,6 +258,10 @@ def evaluate(model: nn.Module, x: torch.Tensor | Dataset | Iterable, y: torch.Te
             loss += F.cross_entropy(logits, yb, reduction="sum").item()
             n += len(yb)
     model.train(was_training)
+    if not math.isfinite(loss):
+        # An accuracy read off non-finite logits is meaningless: never let it reach a record.
+        raise DivergenceError(f"the model's cross-entropy on the evaluation data is {loss}: its outputs are "
+                              "non-finite (a diverged run). Lower the learning rate or the terms' weights.")
     n = max(n, 1)
     return {"acc": correct / n, "loss": loss / n}
 

@@ -191,3 +191,29 @@ def test_loading_never_writes_into_the_data_root(shared_data, tmp_path, monkeypa
     # The decoded copy went to the cache dir, written atomically (no temporary file left).
     assert [p.suffix for p in (cache / "mnist_m").iterdir()] == [".npy"]
     assert torch.equal(d.x, load_domain("mnist_m", False, shared_data).x)
+
+
+def test_a_load_verifies_checksums_by_default_once_per_file_version(shared_data, tmp_path, monkeypatch):
+    from lautum.data import files
+
+    (tmp_path / "usps-alt").mkdir()
+    copy = tmp_path / "usps-alt" / "usps.h5"
+    shutil.copy(shared_data / "usps-alt" / "usps.h5", copy)
+    _flip_bytes(copy)
+    with pytest.raises(DataNotFoundError, match=r"md5 [0-9a-f]{32}"):
+        load_domain("usps", False, tmp_path)  # no verify=True: the default checks the checksum
+    computed = []
+    real = files.file_digest
+    monkeypatch.setattr(files, "file_digest", lambda *a, **k: computed.append(a) or real(*a, **k))
+    load_domain("usps", False, shared_data)
+    load_domain("usps", True, shared_data)
+    assert len({c[0] for c in computed}) <= 1  # at most once (zero if an earlier test computed it)
+
+
+def test_verified_files_name_the_data_a_run_read(shared_data):
+    from lautum.data.readers import verified_files
+
+    load_domain("usps", False, shared_data)
+    load_domain("usps", True, shared_data)
+    assert verified_files(["usps"]) == {"usps-alt/usps.h5": "355df6b942eb766252e0340bc019b0b9"}
+    assert verified_files(["no-such-domain"]) == {}

@@ -193,3 +193,14 @@ def test_batched_problems_match_one_by_one():
         for r in range(3):
             assert auto[r].item() == pytest.approx(mmd2(x[r], y[r], unbiased=unbiased).item(), abs=1e-12)
     assert dan_bandwidths(x, y).shape == (3, 5)
+
+
+def test_module_keeps_float64_bandwidths_and_weights():
+    # 0.1 and 1/3 are not float32 numbers: rounding them through float32 changes MMD² at ~1e-9.
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 3, generator=g, dtype=torch.float64), torch.randn(20, 3, generator=g, dtype=torch.float64) + 1
+    sigma, weights = [0.1, 0.7], [1 / 3, 2 / 3]
+    expected = mmd2(x, y, torch.tensor(sigma, dtype=torch.float64), weights=torch.tensor(weights, dtype=torch.float64))
+    got = MultipleKernelMMD(sigma=sigma, weights=weights)(x, y)
+    assert got.dtype == torch.float64
+    assert torch.equal(got, expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -73,3 +74,11 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_non_finite_outcome_needs_the_diverged_flag(tmp_path):
+    with pytest.raises(ValueError, match="diverged"):
+        write_record(tmp_path / "r.json", _record(metrics={"target_test_acc": float("nan")}))
+    assert list(tmp_path.iterdir()) == []
+    p = write_record(tmp_path / "r.json", _record(metrics={"target_test_acc": float("nan"), "diverged": True}))
+    assert math.isnan(read_record(p)["metrics"]["target_test_acc"])

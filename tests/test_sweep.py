@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from lautum.records import provenance
-from lautum.sweep import RunSpec, run_sweep
+from lautum.records import load_records, provenance
+from lautum.sweep import RunSpec, SweepInterrupted, run_sweep
 
 
 def _specs():
@@ -56,3 +61,48 @@ def test_colliding_specs_are_rejected(tmp_path):
 def test_record_path_is_readable():
     spec = RunSpec("toy", "fine-tune", 3, (("k", 5),), "medium", "h")
     assert spec.record_path("results").as_posix() == "results/toy/medium/fine-tune_k=5_seed=3-h.json"
+
+
+def test_interrupt_reports_finished_runs(tmp_path):
+    specs = _specs()
+
+    def stop_after_two(spec):
+        if len(list(tmp_path.rglob("*.json"))) == 2:
+            raise KeyboardInterrupt
+        return _record(spec)
+
+    with pytest.raises(SweepInterrupted, match=f"2 of {len(specs)} runs finished; run the same command to resume"):
+        run_sweep(specs, stop_after_two, tmp_path, progress=False)
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from lautum import records
+from lautum.sweep import RunSpec, run_sweep
+sys.path.insert(0, {tests!r})
+from test_sweep import _record, _specs
+
+def die(src, dst):  # the temporary file is complete; the process dies before the rename
+    os.kill(os.getpid(), signal.SIGKILL)
+
+calls = []
+def fn(spec):
+    calls.append(spec)
+    if len(calls) == 2:
+        records.os.replace = die
+    return _record(spec)
+
+run_sweep(_specs(), fn, {out!r}, progress=False)
+"""
+
+
+def test_worker_killed_mid_record_write_leaves_no_complete_looking_record(tmp_path):
+    out = tmp_path / "results"
+    script = _KILLED_WRITER.format(tests=str(Path(__file__).parent), out=str(out))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(list(out.rglob("*.json"))) == 1  # the first run's record, complete
+    assert len(list(out.rglob("*.tmp"))) == 1  # the killed write: a temporary name no reader takes for a record
+    assert len(load_records(out)) == 1
+    result = run_sweep(_specs(), _record, out, progress=False)
+    assert result.skipped == 1 and result.ran == len(_specs()) - 1

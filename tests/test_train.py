@@ -242,3 +242,11 @@ def test_a_divergence_in_the_last_step_is_caught(tmp_path):
         trainer.fit((x, y))
     assert math.isfinite(trainer.history.steps[0]["loss"])
     assert not ckpt.exists()  # no state written from a diverged run
+
+
+def test_evaluate_refuses_non_finite_outputs():
+    net = small_cnn(3, width=4, feature_dim=8)
+    with torch.no_grad():
+        net.head.weight.fill_(float("inf"))
+    with pytest.raises(DivergenceError, match="non-finite"):
+        evaluate(net, torch.rand(6, 1, 28, 28), torch.randint(0, 3, (6,)))

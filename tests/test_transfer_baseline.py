@@ -33,6 +33,10 @@ def test_grid_runs_and_writes_one_record_per_run(tiny_run):
     assert len(records) == 3
     rec = read_record(records[0])
     assert rec["config"]["n_source_train"] == 300 and rec["provenance"]["torch"]
+    # The record names the exact data files it was computed from (md5 from the data registry).
+    files = rec["provenance"]["data_files"]
+    assert files["MNIST/raw/t10k-labels-idx1-ubyte"] == "27ae3e4e09519cfbb04c329615203637"
+    assert files["usps-alt/usps.h5"] == "355df6b942eb766252e0340bc019b0b9"
     # The source model was trained once for the seed and cached for the other methods.
     assert len(list((tmp / "cache" / "models").glob("source-*.pt"))) == 1
 

@@ -2,18 +2,20 @@
 
 A :class:`FileSpec` says where a file sits under the data root, which checksums
 are accepted and where it can be downloaded. A :class:`FileSet` is one on-disk
-layout a reader understands (USPS has two). The cheap check (exists + size) runs
-on every load; the checksum check runs on fetch, in ``data_status`` and on
-``load_domain(..., verify=True)``.
+layout a reader understands (USPS has two). Every load checks presence, size and
+checksum; a checksum is computed once per process and file version (path, size,
+modification time), so a corrupt file that keeps its size is caught before any
+training and later loads cost nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Checksum", "FileSpec", "FileSet", "file_digest", "check_file"]
+__all__ = ["Checksum", "FileSpec", "FileSet", "file_digest", "cached_digest", "check_file"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,18 @@ def file_digest(path: str | Path, algorithm: str = "md5", chunk_size: int = 1 <<
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, str, int, int], str] = {}
+
+
+def cached_digest(path: str | Path, algorithm: str = "md5") -> str:
+    """:func:`file_digest`, computed once per process for each (path, size, modification time)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), algorithm, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path, algorithm)
+    return _DIGESTS[key]
+
+
 def check_file(path: Path, spec: FileSpec, verify: bool) -> str | None:
     """Why ``path`` is not a valid copy of ``spec``, or ``None`` when it is.
 
@@ -171,8 +185,8 @@ def check_file(path: Path, spec: FileSpec, verify: bool) -> str | None:
         if c.size is not None and c.size != size:
             continue
         if c.algorithm not in digests:
-            digests[c.algorithm] = file_digest(path, c.algorithm)
+            digests[c.algorithm] = cached_digest(path, c.algorithm)
         if digests[c.algorithm] == c.digest:
             return None
-    got = digests.get("md5") or file_digest(path, "md5")
+    got = digests.get("md5") or cached_digest(path, "md5")
     return f"md5 {got} ({size} bytes), expected {'; or '.join(str(c) for c in spec.checksums)}"

@@ -23,7 +23,7 @@ import torch
 
 from lautum.data.domains import Domain, get_domain
 from lautum.data.errors import DataNotFoundError
-from lautum.data.files import FileSet, check_file
+from lautum.data.files import FileSet, cached_digest, check_file
 from lautum.data.images import LabeledImages, to_unit_float
 from lautum.data.root import RootChoice, explain_data_root, resolve_cache_dir
 
@@ -66,8 +66,33 @@ def _problems(domain: Domain, choice: RootChoice, train: bool, verify: bool) -> 
     return fs, problems
 
 
+_VERIFIED: dict[tuple[str, bool], dict[str, str]] = {}
+
+
+def verified_files(domains) -> dict[str, str]:
+    """``{relative path: md5}`` of the files of ``domains`` that this process has read and verified.
+
+    Run records keep it, so a record names the exact data it was computed from.
+    """
+    return {path: md5 for name in domains for train in (True, False)
+            for path, md5 in sorted(_VERIFIED.get((name, train), {}).items())}
+
+
+def require_data(domains, root: str | os.PathLike | None = None) -> None:
+    """Check (presence, size, checksum) both splits of every domain before a sweep computes anything.
+
+    Raises
+    ------
+    DataNotFoundError
+        The first domain with a missing or corrupt file, with what to do.
+    """
+    for name in dict.fromkeys(domains):
+        for train in (True, False):
+            load_raw(name, train, root, verify=True, read=False)
+
+
 def load_domain(
-    name: str, train: bool, root: str | os.PathLike | None = None, *, verify: bool = False
+    name: str, train: bool, root: str | os.PathLike | None = None, *, verify: bool = True
 ) -> LabeledImages:
     """Load one split of a domain as float tensors.
 
@@ -83,9 +108,10 @@ def load_domain(
         ``True`` for the training split, ``False`` for the test split.
     root : str or path-like, optional
         Data root; default ``$LAUTUM_DATA``, else ``~/.cache/lautum/data``.
-    verify : bool, default False
-        Also check the md5 of every file read (slow for large files); without it
-        only presence and size are checked.
+    verify : bool, default True
+        Also check the checksum of every file read (computed once per process and
+        file version, see :func:`~lautum.data.files.cached_digest`); ``False``
+        checks presence and size only.
 
     Returns
     -------
@@ -97,7 +123,7 @@ def load_domain(
     Raises
     ------
     DataNotFoundError
-        A file is missing, has the wrong size, fails the md5 check (``verify=True``)
+        A file is missing, has the wrong size, fails the checksum check
         or cannot be decoded.
     KeyError
         Unknown domain name.
@@ -113,9 +139,11 @@ def load_domain(
 
 
 def load_raw(
-    name: str, train: bool, root: str | os.PathLike | None = None, *, verify: bool = False
-) -> tuple[RawImages, str, Path]:
+    name: str, train: bool, root: str | os.PathLike | None = None, *, verify: bool = True, read: bool = True
+) -> tuple[RawImages | None, str, Path]:
     """Like :func:`load_domain`, but the split as stored (uint8 where possible), shared and read-only.
+
+    ``read=False`` only checks the files (the returned images are ``None``).
 
     Returns
     -------
@@ -130,8 +158,15 @@ def load_raw(
     choice = explain_data_root(root)
     fs, problems = _problems(domain, choice, train, verify)
     split = "train" if train else "test"
+    if not problems and verify:
+        # The latest verified files of each split (a process may read a domain from several roots).
+        _VERIFIED[(domain.name, train)] = {spec.path: cached_digest(choice.path / spec.path) for spec in fs.needed(train)}
+    # `lautum data fetch` repairs only the layout it downloads; a broken other layout must be restored.
+    fetchable = domain.recipe is not None and (fs is domain.recipe or all(w == "missing" for *_, w in problems))
     if problems:
-        raise DataNotFoundError(domain, choice, problems, split)
+        raise DataNotFoundError(domain, choice, problems, split, fetchable)
+    if not read:
+        return None, fs.name, choice.path
     try:
         raw = _read_raw(domain.name, fs.name, train, str(choice.path))
     except (OSError, EOFError, RuntimeError, lzma.LZMAError, tarfile.TarError, zlib.error) as exc:
@@ -139,7 +174,7 @@ def load_raw(
         problems = [
             (fs.name, s.describe(), f"present but unreadable ({type(exc).__name__}: {exc})") for s in fs.needed(train)
         ]
-        raise DataNotFoundError(domain, choice, problems, split) from exc
+        raise DataNotFoundError(domain, choice, problems, split, fs is domain.recipe) from exc
     return raw, fs.name, choice.path
 
 

@@ -360,6 +360,10 @@ def gaussian_mmd2(
     return value
 
 
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in torch.as_tensor(values, dtype=torch.float64).reshape(-1))
+
+
 class MultipleKernelMMD(nn.Module):
     r"""Multi-kernel MMD² loss (DAN's MK-MMD), a thin module over :func:`mmd2`.
 
@@ -395,8 +399,9 @@ class MultipleKernelMMD(nn.Module):
         heuristic: str = "mean",
     ) -> None:
         super().__init__()
-        self.sigma = None if sigma is None else tuple(float(s) for s in torch.as_tensor(sigma).reshape(-1))
-        self.weights = None if weights is None else tuple(float(w) for w in torch.as_tensor(weights).reshape(-1))
+        # Kept as Python floats (float64), so float64 use is not rounded through float32.
+        self.sigma = None if sigma is None else _floats(sigma)
+        self.weights = None if weights is None else _floats(weights)
         self.unbiased = unbiased
         self.exponents = tuple(exponents)
         if heuristic not in ("mean", "median"):

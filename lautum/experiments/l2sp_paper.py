@@ -137,10 +137,18 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides."""
-    cfg = build_config(Config, profile, overrides, PROFILES)
+    # k = 0 is the full-scale targets' own split (e.g. Caltech-256's 30 or 60 images per class).
+    cfg = build_config(Config, profile, overrides, PROFILES, limits={"ks": 0})
     protocol.check_methods(cfg, METHODS)
     if cfg.arch not in SMALL_ARCHS + RESNETS:
         raise ConfigError(f"unknown arch {cfg.arch!r}; expected one of {list(SMALL_ARCHS + RESNETS)}")
+    if cfg.arch in SMALL_ARCHS:
+        protocol.check_domains(cfg, ("source", "targets"))
+        if 0 in cfg.ks:
+            raise ConfigError(f"setting ks={cfg.ks}: k = 0 (a data set's own split) is for the full-scale "
+                              f"targets; the {cfg.arch} path needs k >= 1 labelled images per class")
+    else:
+        protocol.check_domains(cfg, ("targets",), extra=sorted(full_scale.TARGETS))
     if cfg.penalize not in ("kernels", "all"):
         raise ConfigError(f"penalize must be 'kernels' or 'all', got {cfg.penalize!r}")
     if not 0 < cfg.lr_drop <= 1:

@@ -262,6 +262,7 @@ def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides (``seed=1`` restricts the grid)."""
     cfg = build_config(Config, profile, overrides, PROFILES)
     protocol.check_methods(cfg, METHODS, ("methods", "sweep_methods", "ablation_methods"))
+    protocol.check_domains(cfg, ("source", "target"))
     if cfg.ks and max(cfg.ks) > cfg.pool_k:
         raise ConfigError(f"every k must be <= pool_k={cfg.pool_k} (the pool excludes pool_k labeled images per "
                           f"class, so it does not depend on k); got ks={cfg.ks}")
@@ -283,7 +284,11 @@ def _parse_ablation(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or key not in ABLATION_KEYS:
         raise ConfigError(f"ablation {item!r}: expected KEY=VALUE with KEY in {sorted(ABLATION_KEYS)}")
-    parsed = ABLATION_KEYS[key](value.strip())
+    try:
+        parsed = ABLATION_KEYS[key](value.strip())
+    except ValueError:
+        raise ConfigError(f"ablation {item!r}: {key} expects a {ABLATION_KEYS[key].__name__}, got "
+                          f"{value.strip()!r}") from None
     if key == "layer" and parsed not in LAYERS:
         raise ConfigError(f"ablation {item!r}: layer must be one of {LAYERS}")
     return key, parsed
@@ -496,6 +501,14 @@ def _run_settings(cfg: Config, params: dict) -> dict[str, Any]:
     return run
 
 
+def _accuracy(model: nn.Module, images: LabeledImages) -> float:
+    """Accuracy on ``images``; NaN for a diverged model (non-finite outputs), whose run is recorded as such."""
+    try:
+        return evaluate(model, images.x, images.y)["acc"]
+    except DivergenceError:
+        return float("nan")
+
+
 def run_one(cfg: Config, spec: RunSpec, data_dir=None, cache_dir=None, progress=None) -> dict[str, Any]:
     """Run one spec (source phase, target phase, evaluation) and return its record (not written)."""
     with torch_threads(cfg.threads):
@@ -517,12 +530,12 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     metrics: dict[str, Any] = dict(metrics1)
     mon_layer = model.first_layer()
     x_held = pool_split.target_val.x  # held-out target inputs (labels unused)
-    metrics["source_test_acc"] = evaluate(model, pool_split.source_test.x, pool_split.source_test.y)["acc"]
+    metrics["source_test_acc"] = _accuracy(model, pool_split.source_test)
     for name, v in _channel_metrics(mon_layer, x_held, mon_noise, cfg.ridge).items():
         metrics[f"phase1_{name}"] = v
     shared = pool_split.source_classes == pool_split.target_classes
     if shared:
-        metrics["phase1_target_test_acc"] = evaluate(model, pool_split.target_test.x, pool_split.target_test.y)["acc"]
+        metrics["phase1_target_test_acc"] = _accuracy(model, pool_split.target_test)
     else:
         new_head(model, len(pool_split.target_classes), generator=torch.Generator().manual_seed(spec.seed))
     model = model.to(device)
@@ -554,11 +567,19 @@ def _run_one(cfg: Config, spec: RunSpec, data_dir, cache_dir, progress) -> dict[
     except DivergenceError as err:
         metrics["diverged"] = True
         metrics["phase2_error"] = str(err)
-    final = evaluate(model, pool_split.target_test.x, pool_split.target_test.y)
-    metrics["target_test_acc"] = final["acc"] if not metrics["diverged"] else float("nan")
-    metrics["target_test_loss"] = final["loss"] if not metrics["diverged"] else float("nan")
-    val = evaluate(model, pool_split.target_val.x, pool_split.target_val.y)
-    metrics["target_val_acc"] = val["acc"] if not metrics["diverged"] else float("nan")
+    nan = {"acc": float("nan"), "loss": float("nan")}
+    if not metrics["diverged"]:
+        try:
+            final = evaluate(model, pool_split.target_test.x, pool_split.target_test.y)
+            val = evaluate(model, pool_split.target_val.x, pool_split.target_val.y)
+        except DivergenceError as err:  # finite weights, non-finite outputs
+            metrics["diverged"] = True
+            metrics["phase2_error"] = str(err)
+    if metrics["diverged"]:
+        final = val = nan
+    metrics["target_test_acc"] = final["acc"]
+    metrics["target_test_loss"] = final["loss"]
+    metrics["target_val_acc"] = val["acc"]
     for name, v in _channel_metrics(model.first_layer(), x_held, mon_noise, cfg.ridge).items():
         metrics[f"phase2_{name}"] = v
     metrics["monitor_noise_var"] = mon_noise

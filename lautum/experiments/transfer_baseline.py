@@ -81,6 +81,7 @@ def make_config(profile: str = "quick", **overrides) -> Config:
     """Build a validated :class:`Config` from a profile and overrides."""
     cfg = build_config(Config, profile, overrides, PROFILES)
     protocol.check_methods(cfg, METHODS)
+    protocol.check_domains(cfg, ("source", "target"))
     return cfg
 
 
