@@ -22,11 +22,14 @@ export LAUTUM_KERNELS ?= avx2
 export LAUTUM_CACHE ?= $(abspath _build/cache)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: help setup data lint unit execute book book-strict test bench clean _build/environment.md
+.PHONY: help setup data lint unit execute book book-strict test test-browser test-cluster student bench clean _build/environment.md
 
 help:
 	@echo "make book   set up, fetch missing data, execute every notebook (quick profile), build _build/html"
 	@echo "make test   set up, unit tests + doctests, nbval on every notebook, strict book build"
+	@echo "make test-browser  the built book in headless Chromium, offline (after make book/test)"
+	@echo "make test-cluster  sweeps as SLURM job arrays on a single-node SLURM it starts and tears down"
+	@echo "make student  student edition without solutions: _build/student/html and notebooks.zip"
 	@echo "make bench  speed benchmarks (lautum bench)"
 	@echo "make clean  remove _build (keeps .venv)"
 
@@ -45,7 +48,7 @@ data: setup
 	$(BIN)/lautum data fetch $(QUICK_DATA)
 
 lint: setup
-	$(BIN)/ruff check lautum tests conftest.py
+	$(BIN)/ruff check lautum tests tools conftest.py
 
 unit: setup
 	$(PYTEST) lautum tests
@@ -71,6 +74,27 @@ book-strict: execute
 	$(BIN)/jupyter-book build . -n -W --keep-going
 
 test: lint unit book-strict
+
+# A real single-node SLURM on 127.0.0.1 (installed with apt as root), torn down by PID even on
+# failure; without SLURM and without root it skips with one line. The outer timeout turns a hang
+# into a failure, and the script still tears the cluster down on its SIGTERM.
+test-cluster: setup
+	timeout 900 $(BIN)/python tools/slurm_cluster.py -- $(PYTEST) tests/cluster
+
+# The built book as a reader sees it: every page in headless Chromium from file://, network
+# blocked (tools/browser_check.py). Reads _build/html, never executes a notebook; skips with
+# a reason where Debian's chromium is missing (unless LAUTUM_REQUIRE_BROWSER=1, as in .ci/run).
+test-browser: setup
+	@test -f _build/html/index.html || { echo "test-browser: _build/html/index.html not found; run make book (or make test) first"; exit 2; }
+	$(BIN)/python -m tools.remote_assets _build/html
+	$(PYTEST) tests/test_browser_check.py
+	$(BIN)/python -m tools.browser_check _build/html --screenshots _build/screenshots
+
+# Student edition: every exercise solution removed, not hidden (tools/student_edition.py).
+# Built from the executed chapters that make book / make test left in $(NB_CACHE): nothing is
+# executed again. Writes _build/student/html and _build/student/notebooks.zip (unexecuted).
+student: setup
+	$(BIN)/python -m tools.student_edition --root . --out _build/student --nb-cache $(NB_CACHE)
 
 bench: setup
 	$(BIN)/lautum bench

@@ -299,3 +299,29 @@ def test_missing_runs_names_the_runs_of_the_grid_that_have_no_record():
     records = [{"method": s.method, "seed": s.seed, "params": dict(s.params)} for s in L.specs(cfg)]
     assert R.missing_runs(records, cfg) == []
     assert R.missing_runs(records[1:], cfg) == [L.specs(cfg)[0].name]
+
+
+def test_benchmark_sentence_states_the_ratio_the_goal_and_noise():
+    def bench(l2sp_ratio, l2_ratio):
+        regs = {"l2sp": {"seconds_per_step": 0.011, "ratio": l2sp_ratio, "ratios": [l2sp_ratio] * 5},
+                "l2": {"seconds_per_step": 0.01, "ratio": l2_ratio, "ratios": [l2_ratio] * 5}}
+        return {"device": "cpu (2 threads)", "batch_size": 64, "image": "1x28x28", "plain_seconds_per_step": 0.01,
+                "regularizers": regs, "goal": 1.10}
+
+    met = R.benchmark_sentence(bench(1.05, 1.02))
+    assert "a ratio of 1.05 (median over 5 interleaved rounds" in met and "**met**" in met and "below 1" not in met
+    noisy = R.benchmark_sentence(bench(1.30, 0.60))
+    assert "**not met**" in noisy and "The lowest ratio measured, 0.60, is below 1" in noisy
+
+
+def test_verdicts_in_words_and_narrow_tables():
+    detail, overall = _verdicts(_table(HOLDS))
+    text = R.verdict_summary(overall, detail, "these records")
+    assert text.startswith('On these records, the primary claim, C1 "L2-SP beats L2 on every target", is '
+                           "**reproduced** (L2-SP − L2: ")
+    assert "Of the 4 secondary claims, 4 reproduced (C2, C3, C4, C5); 0 not reproduced; 0 inconclusive." in text
+    assert R.short_verdicts(overall)["C4"] == "reproduced (6 of 6 tests reproduced)"
+    assert list(R.verdict_table(detail).columns) == ["claim", "A − B", "cell", "A − B [interval]", "verdict"]
+    assert len(R.evidence_table(detail).columns) <= 7 and len(R.evidence_table(detail)) == len(detail)
+    noisy_detail, noisy_overall = _verdicts(_table(FAILS, reldist=(0.1, 0.9, 0.01)))
+    assert "**not reproduced**" in R.verdict_summary(noisy_overall, noisy_detail, "these records")

@@ -219,3 +219,23 @@ def test_reader_tables_and_power():
     assert R.seeds_for_power(0.01, 0.0) != R.seeds_for_power(0.01, 0.0)  # NaN: no effect to detect
     diffs = R.format_differences(R.differences_to(main))
     assert diffs["method"].tolist() == ["lautum", "lautum"] and diffs["seeds"].tolist() == [4, 4]
+
+
+def test_verdicts_in_words_and_narrow_tables():
+    clear = [0.50, 0.52, 0.49, 0.51, 0.50]
+    main = _main({5: {"supervised": clear, "lautum": [a + 0.05 for a in clear], "mi": [a - 0.001 for a in clear]},
+                  20: {"supervised": clear, "lautum": [0.51, 0.50, 0.53, 0.49, 0.50],
+                       "mi": [a - 0.001 for a in clear]}}, ks=(5, 20))
+    detail, overall = R.claim_verdicts(main)
+    text = R.verdict_summary(overall, detail, "these records")
+    assert text.startswith('On these records, the primary claim, C1 "Lautum beats supervised transfer", is '
+                           "**inconclusive** (A − B: k = 5: +5.0 points")
+    counts = R.verdict_counts(overall[overall["role"] == "secondary"])
+    assert f"Of the 2 secondary claims, {len(counts['reproduced'])} reproduced" in text
+    assert "with 80% power" in text  # some test is inconclusive
+    words = R.short_verdicts(overall)
+    assert words["C1"] == "inconclusive (k = 5: reproduced; k = 20: inconclusive)"
+    assert set(words) == set(overall["id"])
+    assert list(R.verdict_table(detail).columns) == ["claim", "k", "A − B (points) [95% CI]", "verdict"]
+    assert R.evidence_table(detail)["claim"].tolist() == detail["id"].tolist()
+    assert not any("AI summary" in c.source for c in R.CLAIMS)

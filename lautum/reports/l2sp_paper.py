@@ -94,7 +94,8 @@ __all__ = ["SCALE", "MARGIN", "METHOD_LABELS", "LAYER_NAMES", "Comparison", "Cla
            "protocol_table",
            "secondary_family", "claim_verdicts", "format_verdicts", "format_overall", "accuracy_table",
            "alpha_curves", "distance_summary", "distance_table", "PAPER_TABLE2", "paper_comparison",
-           "oracle_selection_gap", "paired_vs_welch"]
+           "oracle_selection_gap", "paired_vs_welch", "verdict_summary", "short_verdicts", "verdict_table",
+           "evidence_table", "benchmark_sentence"]
 
 SCALE = 100.0  # accuracies are fractions; tables show percent and differences in points
 #: The declared margin of the "no gain" / "no better" claims: 1 point of accuracy.
@@ -665,3 +666,77 @@ def paired_vs_welch(selected: pd.DataFrame, target: str, a: str = "l2sp", b: str
         "seeds": [int(d["n"]), f"{len(xa)} + {len(xb)}"],
         "correlation across seeds": [f"{np.corrcoef(xa, xb)[0, 1]:+.2f}", "ignored"],
     })
+
+
+# -- verdicts and costs in words ---------------------------------------------------------------------------------
+def verdict_summary(overall: pd.DataFrame, detail: pd.DataFrame, where: str) -> str:
+    """The verdicts of :func:`claim_verdicts` as one Markdown paragraph, for the chapter and the report page.
+
+    States the primary claim's verdict with its paired difference per target, then the
+    secondary claims grouped by verdict, and (if any test is inconclusive) the range of
+    differences the design detects with 80% power. ``where`` names the records.
+    """
+    primary = overall[overall["role"] == "primary"].iloc[0]
+    cells = detail[detail["id"] == primary["id"]]
+    diffs = "; ".join(f"{r.target}: {_num(r.diff, True)} points (95% CI {_num(r.low, True)} to {_num(r.high, True)})"
+                      for r in cells.itertuples())
+    secondary = overall[overall["role"] == "secondary"]
+    groups = []
+    for word in ("reproduced", "not reproduced", "inconclusive"):
+        ids = secondary.loc[secondary["verdict"] == word, "id"].tolist()
+        groups.append(f"{len(ids)} {word}" + (f" ({', '.join(ids)})" if ids else ""))
+    text = (f"On {where}, the primary claim, {primary['id']} \"{primary['claim']}\", is **{primary['verdict']}** "
+            f"({_label('l2sp')} − {_label('l2')}: {diffs}). Of the {len(secondary)} secondary claims, "
+            + "; ".join(groups) + ".")
+    undecided = detail[(detail["verdict"] == "inconclusive") & (detail["unit"] == "points")]
+    if len(undecided):
+        text += (f" An inconclusive accuracy test is not evidence of \"no difference\": this design detects true "
+                 f"differences of {_num(undecided['detectable_effect'].min())} to "
+                 f"{_num(undecided['detectable_effect'].max())} points with 80% power.")
+    return text
+
+
+def short_verdicts(overall: pd.DataFrame) -> dict[str, str]:
+    """Per claim id, its overall verdict and how many of its tests agree, e.g. ``"reproduced (6 of 6 tests)"``."""
+    out = {}
+    for r in overall.itertuples():
+        words = [part.rsplit(": ", 1)[1] for part in r.per_cell.split("; ")]
+        word = {"equivalent": "reproduced", "not equivalent": "not reproduced"}
+        agree = sum(word.get(w, w) == r.verdict for w in words)
+        out[r.id] = f"{r.verdict} ({agree} of {len(words)} test{'' if len(words) == 1 else 's'} {r.verdict})"
+    return out
+
+
+def verdict_table(detail: pd.DataFrame) -> pd.DataFrame:
+    """Per claim, test and cell: the difference with the interval its rule reads, and the verdict (fits the page)."""
+    full = format_verdicts(detail)
+    return full.assign(**{"A − B [interval]": full["A − B [interval]"] + " " + full["unit"].map(
+        {"points": "points"}).fillna("% of ‖w⁰‖") + " (" + full["interval"] + ")"})[
+        ["claim", "A − B", "cell", "A − B [interval]", "verdict"]]
+
+
+def evidence_table(detail: pd.DataFrame) -> pd.DataFrame:
+    """The statistics behind :func:`verdict_table`: rule, margin, seeds, detectable difference, Holm p."""
+    full = format_verdicts(detail)
+    return full[["claim", "cell", "rule", "margin", "seeds", "detectable at 80% power", "Holm p, for / against"]]
+
+
+def benchmark_sentence(bench: dict) -> str:
+    """A result of :func:`lautum.bench.l2sp.run_l2sp_benchmark` in words: step times, L2-SP's ratio, the goal.
+
+    A ratio below 1 cannot be a saving (a penalty only adds work): the sentence then
+    says that the penalty's cost is within the timing noise of this machine.
+    """
+    sp = bench["regularizers"]["l2sp"]
+    rounds = len(sp["ratios"])
+    met = "met" if sp["ratio"] <= bench["goal"] else "not met"
+    text = (f"On {bench['device']}, one plain SGD step of the small CNN (batch {bench['batch_size']} of "
+            f"{bench['image']} images) took {1e3 * bench['plain_seconds_per_step']:.2f} ms and the step with the "
+            f"L2-SP penalty {1e3 * sp['seconds_per_step']:.2f} ms: a ratio of {sp['ratio']:.2f} (median over "
+            f"{rounds} interleaved rounds, after warm-up steps), so the goal of at most {bench['goal']:.2f} is "
+            f"**{met}**.")
+    lowest = min(v["ratio"] for v in bench["regularizers"].values())
+    if lowest < 1:
+        text += (f" The lowest ratio measured, {lowest:.2f}, is below 1, which no penalty can cause: at this size "
+                 f"the penalties cost less than the run-to-run noise of the timing on this machine.")
+    return text

@@ -55,7 +55,8 @@ __all__ = ["Claim", "Protocol", "PROTOCOL", "CLAIMS", "grid_records", "tidy", "n
            "claim_verdicts", "format_verdicts", "format_overall", "detectable_table", "seeds_for_power",
            "power_table", "accuracy_table", "accuracy_by_k", "per_seed_table", "differences_to",
            "format_differences", "ablation_differences", "channel_terms", "tracking_correlations",
-           "channel_change", "pair_table", "domain_shift", "history_frame"]
+           "channel_change", "pair_table", "domain_shift", "history_frame", "verdict_counts", "verdict_summary",
+           "short_verdicts", "verdict_table", "evidence_table"]
 
 SCALE = 100.0  # accuracies are fractions; tables show percent and differences in points
 
@@ -114,8 +115,9 @@ class Protocol:
         return tuple(c for c in self.claims if not c.primary)
 
 
-_ICCVW = "ICCVW 2019 [AI summary]"
-_ARXIV = "arXiv 2306.06731 [AI summary]"
+# Only the abstracts could be read; the claims are known from a second-hand summary of the papers.
+_ICCVW = "ICCVW 2019, known second-hand [RECONSTRUCTED]"
+_ARXIV = "arXiv 2306.06731, known second-hand [RECONSTRUCTED]"
 #: The claims of the Lautum paper and its MI extension and how they are decided (see the module docstring).
 PROTOCOL = Protocol(claims=(
     Claim("C1", "Lautum beats supervised transfer", "lautum", "supervised", _ICCVW, primary=True),
@@ -591,3 +593,63 @@ def history_frame(records: Sequence[dict], phase: str = "phase1") -> pd.DataFram
     rows = [{"method": r["method"], "seed": r["seed"], **r["params"], **row}
             for r in records for row in (r.get("history") or {}).get(phase, [])]
     return pd.DataFrame(rows)
+
+
+# -- verdicts in words ------------------------------------------------------------------------------------------
+def verdict_counts(overall: pd.DataFrame) -> dict[str, list[str]]:
+    """Claim ids by overall verdict, e.g. ``{"reproduced": [], "not reproduced": ["C3"], "inconclusive": [...]}``."""
+    return {word: overall.loc[overall["verdict"] == word, "id"].tolist()
+            for word in ("reproduced", "not reproduced", "inconclusive")}
+
+
+def _ids(ids: Sequence[str]) -> str:
+    return ", ".join(ids) if ids else "none"
+
+
+def verdict_summary(overall: pd.DataFrame, detail: pd.DataFrame, where: str) -> str:
+    """The verdicts of :func:`claim_verdicts` as one Markdown paragraph, for the chapter and the report page.
+
+    Names the primary claim's verdict with its paired differences at each k, then how
+    many secondary claims each verdict got, and (if any is inconclusive) the range of
+    differences the design detects with 80% power. ``where`` names the records, e.g.
+    ``"the committed medium records (6 seeds)"``.
+    """
+    primary = overall[overall["role"] == "primary"].iloc[0]
+    cells = detail[detail["id"] == primary["id"]]
+    diffs = "; ".join(f"k = {r.k}: {_points(r.diff, True)} points (95% CI {_points(r.low, True)} to "
+                      f"{_points(r.high, True)})" for r in cells.itertuples())
+    secondary = overall[overall["role"] == "secondary"]
+    counts = verdict_counts(secondary)
+    text = (f"On {where}, the primary claim, {primary['id']} \"{primary['claim']}\", is **{primary['verdict']}** "
+            f"(A − B: {diffs}). Of the {len(secondary)} secondary claims, "
+            + "; ".join(f"{len(ids)} {word} ({_ids(ids)})" for word, ids in counts.items()) + ".")
+    undecided = detail[detail["verdict"] == "inconclusive"]
+    if len(undecided):
+        text += (f" Inconclusive means not detected by this design, not \"no difference\": it detects true "
+                 f"differences of {_points(undecided['detectable_effect'].min())} to "
+                 f"{_points(undecided['detectable_effect'].max())} points with 80% power.")
+    return text
+
+
+def short_verdicts(overall: pd.DataFrame) -> dict[str, str]:
+    """Per claim id, its verdict in a few words, e.g. ``"inconclusive at every k"`` (for tables of the report)."""
+    out = {}
+    for r in overall.itertuples():
+        words = [part.split(": ", 1)[1] for part in r.per_k.split("; ")]
+        if set(words) == {r.verdict}:
+            out[r.id] = f"{r.verdict} at every k"
+        else:
+            out[r.id] = f"{r.verdict} ({r.per_k.replace('k=', 'k = ')})"
+    return out
+
+
+def verdict_table(detail: pd.DataFrame) -> pd.DataFrame:
+    """The verdict of each claim at each k with the difference it rests on: four columns that fit the page."""
+    full = format_verdicts(detail)
+    return full[["claim", "k", "A − B (points) [95% CI]", "verdict"]]
+
+
+def evidence_table(detail: pd.DataFrame) -> pd.DataFrame:
+    """The statistics behind :func:`verdict_table`: seeds, detectable difference, p and Holm p, per claim and k."""
+    full = format_verdicts(detail).assign(claim=detail["id"].to_numpy())
+    return full[["claim", "k", "seeds", "detectable at 80% power (points)", "p (one-sided)", "Holm p (for the claim)"]]
