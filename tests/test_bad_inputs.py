@@ -249,8 +249,11 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_ctrl_c_says_what_finished_and_how_to_resume(tmp_path):
     argv = [a if a != "seeds=0" else "seeds=0,1,2,3,4,5" for a in TINY] + ["--results-dir", str(tmp_path / "r")]
     env = {**os.environ, "LAUTUM_DATA": str(DATA), "LAUTUM_CACHE": str(tmp_path / "cache")}
+    # A job started in the background inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the default disposition, as a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "lautum.cli", *argv], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folder = tmp_path / "r" / "transfer-baseline" / "quick"
     deadline = time.time() + 240
     while time.time() < deadline and not list(folder.glob("*.json")):
